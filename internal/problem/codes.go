@@ -1,0 +1,69 @@
+package problem
+
+// Stable problem codes. Clients may rely on them; renaming one is a breaking
+// change. Every code here is documented in docs/problem-codes.md, and a test
+// checks that the two lists agree.
+const (
+	// Routing.
+	CodeRouteNotFound     = "route.not_found"
+	CodeMethodNotAllowed  = "route.method_not_allowed"
+	CodeMisdirected       = "route.misdirected"
+	CodeRequestTooLarge   = "request.too_large"
+	CodeHeadersTooLarge   = "request.headers_too_large"
+	CodeGatewayShutdown   = "gateway.shutting_down"
+	CodeInternal          = "gateway.internal"
+	CodeUpstreamUnhealthy = "upstream.no_targets"
+
+	// Upstream connection failures (gateway → API hop).
+	CodeUpstreamConnectRefused = "upstream.connect_refused"
+	CodeUpstreamConnectFailed  = "upstream.connect_failed"
+	CodeUpstreamTimeout        = "upstream.timeout"
+	CodeUpstreamProtocol       = "upstream.protocol_error"
+
+	// Upstream TLS failures (gateway → API hop).
+	CodeUpstreamTLSUnknownAuthority   = "upstream.tls.unknown_authority"
+	CodeUpstreamTLSHostnameMismatch   = "upstream.tls.hostname_mismatch"
+	CodeUpstreamTLSCertExpired        = "upstream.tls.cert_expired"
+	CodeUpstreamTLSCertNotYetValid    = "upstream.tls.cert_not_yet_valid"
+	CodeUpstreamTLSCertInvalid        = "upstream.tls.cert_invalid"
+	CodeUpstreamTLSClientCertRejected = "upstream.tls.client_cert_rejected"
+	CodeUpstreamTLSClientCertRequired = "upstream.tls.client_cert_required"
+	CodeUpstreamTLSPinMismatch        = "upstream.tls.pin_mismatch"
+	CodeUpstreamTLSProtocolVersion    = "upstream.tls.protocol_version"
+	CodeUpstreamTLSHandshake          = "upstream.tls.handshake_failed"
+	CodeUpstreamTLSNotTLS             = "upstream.tls.not_tls"
+)
+
+// Catalogue lists every code with its HTTP status and the title clients see.
+// It is the single source for documentation and tests.
+var Catalogue = map[string]Entry{
+	CodeRouteNotFound:                 {404, "No API matches this request"},
+	CodeMethodNotAllowed:              {405, "Method not allowed on this route"},
+	CodeMisdirected:                   {421, "Request sent to the wrong TLS host"},
+	CodeRequestTooLarge:               {413, "Request body too large"},
+	CodeHeadersTooLarge:               {431, "Request headers too large"},
+	CodeGatewayShutdown:               {503, "Gateway is shutting down"},
+	CodeInternal:                      {500, "Internal gateway error"},
+	CodeUpstreamUnhealthy:             {503, "No upstream target available"},
+	CodeUpstreamConnectRefused:        {502, "Upstream refused the connection"},
+	CodeUpstreamConnectFailed:         {502, "Could not connect to the upstream"},
+	CodeUpstreamTimeout:               {504, "Upstream did not answer in time"},
+	CodeUpstreamProtocol:              {502, "Upstream sent an invalid response"},
+	CodeUpstreamTLSUnknownAuthority:   {502, "Upstream certificate is not trusted"},
+	CodeUpstreamTLSHostnameMismatch:   {502, "Upstream certificate does not match its name"},
+	CodeUpstreamTLSCertExpired:        {502, "Upstream certificate has expired"},
+	CodeUpstreamTLSCertNotYetValid:    {502, "Upstream certificate is not yet valid"},
+	CodeUpstreamTLSCertInvalid:        {502, "Upstream certificate is invalid"},
+	CodeUpstreamTLSClientCertRejected: {502, "Upstream rejected the gateway's certificate"},
+	CodeUpstreamTLSClientCertRequired: {502, "Upstream requires a client certificate"},
+	CodeUpstreamTLSPinMismatch:        {502, "Upstream certificate does not match the pinned key"},
+	CodeUpstreamTLSProtocolVersion:    {502, "No TLS version in common with the upstream"},
+	CodeUpstreamTLSHandshake:          {502, "TLS handshake with the upstream failed"},
+	CodeUpstreamTLSNotTLS:             {502, "Upstream does not speak TLS"},
+}
+
+// Entry is the client-facing part of a code.
+type Entry struct {
+	Status int
+	Title  string
+}
