@@ -1,0 +1,93 @@
+package config
+
+import "time"
+
+// The defaults, all in one place. README's configuration reference repeats
+// them; TestDefaultsDocumented keeps the two in step.
+const (
+	DefaultShutdownGrace       = 30 * time.Second
+	DefaultLogLevel            = LogLevel("info")
+	DefaultMinTLSVersion       = TLS12
+	DefaultMaxHeaderBytes      = ByteSize(64 << 10)
+	DefaultMaxBodyBytes        = ByteSize(10 << 20)
+	DefaultReadHeaderTimeout   = 10 * time.Second
+	DefaultIdleTimeout         = 120 * time.Second
+	DefaultPathPrefix          = "/"
+	DefaultConnectTimeout      = 5 * time.Second
+	DefaultTLSHandshakeTimeout = 10 * time.Second
+	DefaultResponseTimeout     = 60 * time.Second
+	DefaultUpstreamIdleTimeout = 90 * time.Second
+	DefaultMaxIdleConns        = 128
+)
+
+// WithDefaults returns f with every unset field given its default. It does
+// not modify f.
+func WithDefaults(f File) File {
+	if f.Version == 0 {
+		f.Version = 1
+	}
+	if f.ShutdownGrace == 0 {
+		f.ShutdownGrace = DefaultShutdownGrace
+	}
+	if f.Log.Level == "" {
+		f.Log.Level = DefaultLogLevel
+	}
+	if f.Log.AccessLog == nil {
+		f.Log.AccessLog = ptr(true)
+	}
+	f.Listeners = append([]Listener(nil), f.Listeners...)
+	for i := range f.Listeners {
+		l := &f.Listeners[i]
+		if l.TLS.MinVersion == "" {
+			l.TLS.MinVersion = DefaultMinTLSVersion
+		}
+		if l.HTTP2 == nil {
+			l.HTTP2 = ptr(true)
+		}
+		lim := &l.Limits
+		if lim.MaxHeaderBytes == 0 {
+			lim.MaxHeaderBytes = DefaultMaxHeaderBytes
+		}
+		if lim.MaxBodyBytes == 0 {
+			lim.MaxBodyBytes = DefaultMaxBodyBytes
+		}
+		if lim.ReadHeaderTimeout == 0 {
+			lim.ReadHeaderTimeout = DefaultReadHeaderTimeout
+		}
+		if lim.IdleTimeout == 0 {
+			lim.IdleTimeout = DefaultIdleTimeout
+		}
+	}
+	f.APIs = append([]API(nil), f.APIs...)
+	for i := range f.APIs {
+		a := &f.APIs[i]
+		if a.Match.PathPrefix == "" {
+			a.Match.PathPrefix = DefaultPathPrefix
+		}
+		u := &a.Upstream
+		if u.ConnectTimeout == 0 {
+			u.ConnectTimeout = DefaultConnectTimeout
+		}
+		if u.TLSHandshakeTimeout == 0 {
+			u.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
+		}
+		if u.ResponseTimeout == 0 {
+			u.ResponseTimeout = DefaultResponseTimeout
+		}
+		if u.IdleTimeout == 0 {
+			u.IdleTimeout = DefaultUpstreamIdleTimeout
+		}
+		if u.MaxIdleConns == 0 {
+			u.MaxIdleConns = DefaultMaxIdleConns
+		}
+		if u.TLS.VerifyHostname == nil {
+			u.TLS.VerifyHostname = ptr(true)
+		}
+		if u.TLS.MinVersion == "" {
+			u.TLS.MinVersion = DefaultMinTLSVersion
+		}
+	}
+	return f
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,202 @@
+package config
+
+import (
+	"time"
+)
+
+// File is the whole configuration file.
+type File struct {
+	// Version is the schema version. Only 1 exists; zero means 1.
+	Version int `yaml:"version"`
+	// Log configures logging.
+	Log Log `yaml:"log"`
+	// ShutdownGrace is how long in-flight requests may run after SIGTERM or
+	// SIGINT before connections are closed. Default 30s.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Listeners are the TLS listeners clients connect to. At least one.
+	Listeners []Listener `yaml:"listeners"`
+	// TrustStores are named sets of trusted CA certificates, referred to by name.
+	TrustStores map[string]TrustStore `yaml:"trust_stores"`
+	// APIs are the published APIs.
+	APIs []API `yaml:"apis"`
+}
+
+// Log configures the process log and the access log.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level LogLevel `yaml:"level"`
+	// AccessLog turns the per-request JSON access log on or off. Default on.
+	AccessLog *bool `yaml:"access_log"`
+}
+
+// Listener is one TLS listening socket.
+type Listener struct {
+	// Name identifies the listener in logs and in APIs' listener lists.
+	Name string `yaml:"name"`
+	// Address is host:port to listen on, e.g. "127.0.0.1:8443" or ":8443".
+	Address string `yaml:"address"`
+	// TLS is the server side of the client→gateway hop.
+	TLS ListenerTLS `yaml:"tls"`
+	// HTTPRedirect, when set, starts a plain-HTTP listener that answers every
+	// request with a permanent redirect to the HTTPS listener.
+	HTTPRedirect *HTTPRedirect `yaml:"http_redirect"`
+	// Limits bounds request sizes and connection timeouts.
+	Limits Limits `yaml:"limits"`
+	// HTTP2 offers HTTP/2 through ALPN. Default true.
+	HTTP2 *bool `yaml:"http2"`
+}
+
+// ListenerTLS configures TLS termination.
+type ListenerTLS struct {
+	// Certificates are the listener's certificates. The first is the default;
+	// the others are chosen by SNI, from ServerNames or else from the names in
+	// the certificate.
+	Certificates []ServerCertificate `yaml:"certificates"`
+	// MinVersion is "1.2" or "1.3". Default "1.2".
+	MinVersion TLSVersion `yaml:"min_version"`
+}
+
+// ServerCertificate is one certificate a listener can present.
+type ServerCertificate struct {
+	KeySource `yaml:",inline"`
+	// ServerNames are the SNI names this certificate is chosen for, overriding
+	// the names in the certificate. "*.example.com" matches one label.
+	ServerNames []string `yaml:"server_names"`
+}
+
+// KeySource locates a private key and its certificate chain: either a PEM
+// pair or a keystore (JKS or PKCS#12, detected by content).
+type KeySource struct {
+	// Cert is a PEM file with the certificate followed by its chain.
+	Cert string `yaml:"cert"`
+	// Key is a PEM file with the private key (PKCS#1, SEC1, PKCS#8 or
+	// encrypted PKCS#8). May be the same file as Cert.
+	Key string `yaml:"key"`
+	// KeyPasswordEnv names an environment variable holding the password of an
+	// encrypted PEM key.
+	KeyPasswordEnv string `yaml:"key_password_env"`
+	// KeyPasswordFile names a file holding the password of an encrypted PEM key.
+	KeyPasswordFile string `yaml:"key_password_file"`
+	// Keystore is a JKS or PKCS#12 store holding the key entry.
+	Keystore *Keystore `yaml:"keystore"`
+}
+
+// Keystore is a JKS or PKCS#12 file and how to open it.
+type Keystore struct {
+	// Path is the store file. Its type is detected from its content.
+	Path string `yaml:"path"`
+	// Alias selects the key entry. Required when the store holds several.
+	Alias string `yaml:"alias"`
+	// PasswordEnv names an environment variable holding the store password.
+	PasswordEnv string `yaml:"password_env"`
+	// PasswordFile names a file holding the store password.
+	PasswordFile string `yaml:"password_file"`
+	// KeyPasswordEnv and KeyPasswordFile give the key entry's password when it
+	// differs from the store's (JKS only).
+	KeyPasswordEnv  string `yaml:"key_password_env"`
+	KeyPasswordFile string `yaml:"key_password_file"`
+}
+
+// HTTPRedirect is a plain-HTTP listener that redirects to HTTPS.
+type HTTPRedirect struct {
+	// Address is host:port to listen on, e.g. ":8080".
+	Address string `yaml:"address"`
+	// Port is the HTTPS port put in the redirect. Default: the TLS listener's port.
+	Port int `yaml:"port"`
+}
+
+// Limits bounds what one client can make the gateway hold.
+type Limits struct {
+	// MaxHeaderBytes caps the request line plus headers. Default 64KiB.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// MaxBodyBytes caps a request body; larger bodies get 413. Default 10MiB.
+	// Zero after defaults means the default; use -1 for no limit.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// ReadHeaderTimeout bounds reading the request headers. Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request including its body. Default
+	// 0 (none), so long uploads can stream; ReadHeaderTimeout and IdleTimeout
+	// still stop slow clients.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response. Default 0 (none), so long
+	// downloads and event streams can run.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long. Default 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// TrustStore is a named set of trusted CA certificates.
+type TrustStore struct {
+	// PEM lists PEM bundles of CA certificates.
+	PEM StringList `yaml:"pem"`
+	// Truststores lists JKS or PKCS#12 truststores; their trusted entries are used.
+	Truststores []Keystore `yaml:"truststores"`
+}
+
+// API is one published API: how requests reach it and where they go.
+type API struct {
+	// Name identifies the API in logs, metrics and commands.
+	Name string `yaml:"name"`
+	// Listeners restricts the API to these listeners. Default: all.
+	Listeners []string `yaml:"listeners"`
+	// Match selects the requests that belong to this API.
+	Match Match `yaml:"match"`
+	// StripPrefix removes Match.PathPrefix from the path sent upstream.
+	StripPrefix bool `yaml:"strip_prefix"`
+	// Upstream is where requests go.
+	Upstream Upstream `yaml:"upstream"`
+}
+
+// Match selects requests by host, path prefix and method.
+type Match struct {
+	// Host is the request host without port: "api.example.com",
+	// "*.example.com" (one label), or empty for any host.
+	Host string `yaml:"host"`
+	// PathPrefix is matched on whole segments: "/a" matches "/a" and "/a/x"
+	// but not "/ab". Default "/". The longest matching prefix wins.
+	PathPrefix string `yaml:"path_prefix"`
+	// Methods restricts the API to these methods. Default: all.
+	Methods []string `yaml:"methods"`
+}
+
+// Upstream is the gateway→API hop.
+type Upstream struct {
+	// Targets are one or more base URLs (https:// or http://), used round robin.
+	Targets []string `yaml:"targets"`
+	// ConnectTimeout bounds the TCP connect. Default 5s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// TLSHandshakeTimeout bounds the TLS handshake. Default 10s.
+	TLSHandshakeTimeout time.Duration `yaml:"tls_handshake_timeout"`
+	// ResponseTimeout bounds the wait for the response headers after the
+	// request is sent. Default 60s.
+	ResponseTimeout time.Duration `yaml:"response_timeout"`
+	// IdleTimeout closes pooled connections idle this long. Default 90s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxIdleConns is the idle pool size per target. Default 128.
+	MaxIdleConns int `yaml:"max_idle_conns"`
+	// TLS is the gateway's TLS client side for https:// targets.
+	TLS UpstreamTLS `yaml:"tls"`
+}
+
+// UpstreamTLS is mutual TLS towards an API.
+type UpstreamTLS struct {
+	// ClientCertificate is the gateway's identity presented to the API.
+	ClientCertificate *KeySource `yaml:"client_certificate"`
+	// Trust names a trust store for verifying the API's certificate. Default:
+	// the system's roots.
+	Trust string `yaml:"trust"`
+	// ServerName is sent as SNI and verified against the API's certificate.
+	// Default: the target's host.
+	ServerName string `yaml:"server_name"`
+	// VerifyHostname checks the API's certificate names against ServerName.
+	// Default true. Turning it off is logged as a warning at every load.
+	VerifyHostname *bool `yaml:"verify_hostname"`
+	// InsecureSkipVerify accepts any certificate from the API. Unsafe: it
+	// defeats the point of upstream TLS and is logged at every load.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// MinVersion is "1.2" or "1.3". Default "1.2".
+	MinVersion TLSVersion `yaml:"min_version"`
+	// Pins are base64 SHA-256 hashes of the API certificate's public key
+	// (SPKI); when set, one must match.
+	Pins []string `yaml:"pins"`
+}
