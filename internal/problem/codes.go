@@ -10,6 +10,7 @@ const (
 	CodeMisdirected       = "route.misdirected"
 	CodeRequestTooLarge   = "request.too_large"
 	CodeHeadersTooLarge   = "request.headers_too_large"
+	CodeRequestCanceled   = "request.canceled"
 	CodeGatewayShutdown   = "gateway.shutting_down"
 	CodeInternal          = "gateway.internal"
 	CodeUpstreamUnhealthy = "upstream.no_targets"
@@ -42,6 +43,7 @@ var Catalogue = map[string]Entry{
 	CodeMisdirected:                   {421, "Request sent to the wrong TLS host"},
 	CodeRequestTooLarge:               {413, "Request body too large"},
 	CodeHeadersTooLarge:               {431, "Request headers too large"},
+	CodeRequestCanceled:               {499, "Client closed the request"},
 	CodeGatewayShutdown:               {503, "Gateway is shutting down"},
 	CodeInternal:                      {500, "Internal gateway error"},
 	CodeUpstreamUnhealthy:             {503, "No upstream target available"},

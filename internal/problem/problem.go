@@ -67,7 +67,7 @@ func (e *Error) Title() string {
 
 // TypeBase prefixes every problem type URI; the fragment is the code, which
 // docs/problem-codes.md documents.
-const TypeBase = "https://portcullis.dev/problems#"
+const TypeBase = "urn:portcullis:problem:"
 
 // Write sends e as an application/problem+json document. requestID is echoed
 // in the body so a client can quote it to the operator.
