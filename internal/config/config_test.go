@@ -72,7 +72,7 @@ func TestProblems(t *testing.T) {
 }
 
 func check(file string) string {
-	_, probs := Check(file)
+	_, _, probs := Check(file)
 	var lines []string
 	for _, p := range probs {
 		lines = append(lines, p.String())

@@ -99,15 +99,17 @@ func Parse(name string, data []byte) (*Document, Problems) {
 }
 
 // Check loads the file at path, applies defaults and validates it. It returns
-// the effective configuration and every problem found, located and in file
-// order; the configuration is usable only when no problem is returned.
-func Check(path string) (File, Problems) {
+// the document (for locating later problems; nil if the file could not be
+// read or parsed), the effective configuration, and every problem found,
+// located and in file order. The configuration is usable only when no problem
+// is returned.
+func Check(path string) (*Document, File, Problems) {
 	d, probs := Load(path)
 	if d == nil {
-		return File{}, probs
+		return nil, File{}, probs
 	}
 	f := WithDefaults(d.File)
-	return f, d.Locate(append(probs, Validate(f)...))
+	return d, f, d.Locate(append(probs, Validate(f)...))
 }
 
 // fromDecodeError turns a yaml.v3 message "line N: ..." into a Problem,

@@ -65,8 +65,8 @@ func (e *Error) Title() string {
 	return http.StatusText(e.HTTPStatus())
 }
 
-// TypeBase prefixes every problem type URI; the fragment is the code, which
-// docs/problem-codes.md documents.
+// TypeBase prefixes every problem type URI: the type is this URN followed by
+// the code, which docs/problem-codes.md documents.
 const TypeBase = "urn:portcullis:problem:"
 
 // Write sends e as an application/problem+json document. requestID is echoed
