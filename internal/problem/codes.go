@@ -4,16 +4,12 @@ package problem
 // change. Every code here is documented in docs/problem-codes.md, and a test
 // checks that the two lists agree.
 const (
-	// Routing.
-	CodeRouteNotFound     = "route.not_found"
-	CodeMethodNotAllowed  = "route.method_not_allowed"
-	CodeMisdirected       = "route.misdirected"
-	CodeRequestTooLarge   = "request.too_large"
-	CodeHeadersTooLarge   = "request.headers_too_large"
-	CodeRequestCanceled   = "request.canceled"
-	CodeGatewayShutdown   = "gateway.shutting_down"
-	CodeInternal          = "gateway.internal"
-	CodeUpstreamUnhealthy = "upstream.no_targets"
+	// Requests and routing.
+	CodeRouteNotFound    = "route.not_found"
+	CodeMethodNotAllowed = "route.method_not_allowed"
+	CodeRequestTooLarge  = "request.too_large"
+	CodeRequestCanceled  = "request.canceled"
+	CodeInternal         = "gateway.internal"
 
 	// Upstream connection failures (gateway → API hop).
 	CodeUpstreamConnectRefused = "upstream.connect_refused"
@@ -40,13 +36,9 @@ const (
 var Catalogue = map[string]Entry{
 	CodeRouteNotFound:                 {404, "No API matches this request"},
 	CodeMethodNotAllowed:              {405, "Method not allowed on this route"},
-	CodeMisdirected:                   {421, "Request sent to the wrong TLS host"},
 	CodeRequestTooLarge:               {413, "Request body too large"},
-	CodeHeadersTooLarge:               {431, "Request headers too large"},
 	CodeRequestCanceled:               {499, "Client closed the request"},
-	CodeGatewayShutdown:               {503, "Gateway is shutting down"},
 	CodeInternal:                      {500, "Internal gateway error"},
-	CodeUpstreamUnhealthy:             {503, "No upstream target available"},
 	CodeUpstreamConnectRefused:        {502, "Upstream refused the connection"},
 	CodeUpstreamConnectFailed:         {502, "Could not connect to the upstream"},
 	CodeUpstreamTimeout:               {504, "Upstream did not answer in time"},

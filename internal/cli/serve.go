@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/server"
+	"github.com/portcullis/portcullis/internal/snapshot"
+)
+
+type serveCmd struct {
+	Config string `short:"c" required:"" type:"path" env:"PORTCULLIS_CONFIG" help:"Configuration file (YAML)."`
+}
+
+type validateCmd struct {
+	Config string `short:"c" required:"" type:"path" env:"PORTCULLIS_CONFIG" help:"Configuration file (YAML)."`
+}
+
+// load checks the configuration and compiles it, printing every problem to w.
+// It returns nil if anything is wrong.
+func load(path string, w io.Writer) (config.File, *snapshot.Snapshot) {
+	d, f, probs := config.Check(path)
+	if len(probs) == 0 {
+		snap, cprobs := snapshot.Compile(f, snapshot.Options{BaseDir: filepath.Dir(path)})
+		if len(cprobs) == 0 {
+			return f, snap
+		}
+		probs = d.Locate(cprobs)
+	}
+	for _, p := range probs {
+		fmt.Fprintln(w, p.String())
+	}
+	fmt.Fprintf(w, "%d problem(s) in %s\n", len(probs), path)
+	return f, nil
+}
+
+func (c *validateCmd) Run(g *globals) error {
+	f, snap := load(c.Config, g.stderr)
+	if snap == nil {
+		return exitError{ExitFailure}
+	}
+	defer snap.Close()
+	for _, w := range snap.Warnings {
+		w.File = c.Config
+		fmt.Fprintf(g.stderr, "warning: %s\n", w.String())
+	}
+	fmt.Fprintf(g.stdout, "%s: OK (%d listener(s), %d API(s), %d trust store(s))\n", c.Config, len(f.Listeners), len(f.APIs), len(f.TrustStores))
+	return nil
+}
+
+func (c *serveCmd) Run(g *globals) error {
+	f, snap := load(c.Config, g.stderr)
+	if snap == nil {
+		return exitError{ExitFailure}
+	}
+	log := newLogger(g.stderr, string(f.Log.Level))
+	srv := server.New(log, slog.New(slog.NewJSONHandler(g.stdout, nil)))
+	logWarnings(log, c.Config, snap)
+	if err := srv.Start(snap); err != nil {
+		return err
+	}
+	log.Info("portcullis started", "version", Version, "config", c.Config, "apis", len(snap.APIs))
+	return runUntilSignal(srv, log, func() (*snapshot.Snapshot, error) {
+		_, next := load(c.Config, &logWriter{log})
+		if next == nil {
+			return nil, fmt.Errorf("configuration has problems (listed above)")
+		}
+		logWarnings(log, c.Config, next)
+		return next, nil
+	})
+}
+
+// runUntilSignal serves until SIGTERM or SIGINT, reloading on SIGHUP with
+// reload's snapshot. A failed reload keeps the running snapshot.
+func runUntilSignal(srv *server.Server, log *slog.Logger, reload func() (*snapshot.Snapshot, error)) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case err := <-srv.Errors():
+			return fmt.Errorf("listener failed: %w", err)
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if reload == nil {
+					continue
+				}
+				next, err := reload()
+				if err == nil {
+					err = srv.Reload(next)
+					if err != nil {
+						next.Close()
+					}
+				}
+				if err != nil {
+					log.Error("reload rejected; the running configuration keeps serving", "error", err.Error())
+				} else {
+					log.Info("configuration reloaded", "apis", len(next.APIs))
+				}
+				continue
+			}
+			log.Info("shutting down: no new connections; waiting for requests in flight", "signal", sig.String(), "grace", srv.Snapshot().ShutdownGrace.String())
+			err := srv.Shutdown(context.Background())
+			if err != nil {
+				log.Warn("shutdown grace exceeded", "error", err.Error())
+			} else {
+				log.Info("stopped")
+			}
+			return nil
+		}
+	}
+}
+
+func logWarnings(log *slog.Logger, file string, snap *snapshot.Snapshot) {
+	for _, w := range snap.Warnings {
+		log.Warn("unsafe option in use", "file", file, "key", w.Path, "warning", w.Message)
+	}
+}
+
+// logWriter turns problem lines printed during a reload into log lines.
+type logWriter struct{ log *slog.Logger }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.log.Error("configuration problem", "problem", string(trimNL(p)))
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}

@@ -1,0 +1,248 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/problem"
+	"github.com/portcullis/portcullis/internal/upstream"
+)
+
+type handler struct {
+	s    *Server
+	name string
+}
+
+// exchange is the per-request state kept for the access log. It is pooled so
+// the hot path does not allocate it.
+type exchange struct {
+	http.ResponseWriter
+	status  int
+	written int64
+	body    countingBody
+	res     upstream.Result
+}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+func (e *exchange) WriteHeader(code int) {
+	if e.status == 0 && code >= 200 {
+		e.status = code
+	}
+	e.ResponseWriter.WriteHeader(code)
+}
+
+func (e *exchange) Write(b []byte) (int, error) {
+	if e.status == 0 {
+		e.status = http.StatusOK
+	}
+	n, err := e.ResponseWriter.Write(b)
+	e.written += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's flusher and
+// deadlines, which streaming responses rely on.
+func (e *exchange) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+// Flush forwards to the underlying writer so code that type-asserts
+// http.Flusher keeps streaming.
+func (e *exchange) Flush() {
+	if e.status == 0 {
+		e.status = http.StatusOK
+	}
+	http.NewResponseController(e.ResponseWriter).Flush()
+}
+
+type countingBody struct {
+	rc io.ReadCloser
+	n  int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.rc.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingBody) Close() error { return c.rc.Close() }
+
+// newRequestID returns 16 hex digits. The gateway always makes its own id;
+// an incoming X-Request-Id is not trusted, since a client could reuse one to
+// muddle the operator's logs.
+func newRequestID() string {
+	const hex = "0123456789abcdef"
+	var b [16]byte
+	v := rand.Uint64()
+	for i := range b {
+		b[i] = hex[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	snap := h.s.holder.Load()
+	l := snap.Listeners[h.name]
+	id := newRequestID()
+	w.Header().Set("X-Request-Id", id)
+	r.Header.Set("X-Request-Id", id)
+
+	ex := exchanges.Get().(*exchange)
+	*ex = exchange{ResponseWriter: w}
+	defer exchanges.Put(ex)
+	if r.Body != nil && r.Body != http.NoBody {
+		if l.MaxBodyBytes >= 0 {
+			r.Body = http.MaxBytesReader(ex, r.Body, l.MaxBodyBytes)
+		}
+		ex.body.rc = r.Body
+		r.Body = &ex.body
+	}
+
+	cleanPath(r)
+	// Stages may rewrite the path (strip_prefix); the log shows what the
+	// client asked for.
+	reqPath := r.URL.Path
+	apiName := ""
+	var err error
+	switch {
+	case l.MaxBodyBytes >= 0 && r.ContentLength > l.MaxBodyBytes:
+		err = problem.New(problem.CodeRequestTooLarge, "The request body is larger than this gateway accepts ("+strconv.FormatInt(l.MaxBodyBytes, 10)+" bytes).")
+	default:
+		api, methodMismatch := l.Router.Match(hostOnly(r.Host), r.URL.Path, r.Method)
+		switch {
+		case api != nil:
+			apiName = api.Name
+			err = api.Serve(ex, r, &ex.res)
+		case methodMismatch:
+			err = problem.New(problem.CodeMethodNotAllowed, "This API does not accept the "+r.Method+" method on this path.")
+		default:
+			err = problem.New(problem.CodeRouteNotFound, "No API is published at this host and path.")
+		}
+	}
+	code := ""
+	if err != nil {
+		pe := asProblem(err)
+		code = pe.Code
+		h.logFailure(id, apiName, r, pe)
+		if ex.status == 0 {
+			problem.Write(ex, pe, id)
+		}
+	}
+	if snap.AccessLog {
+		h.logAccess(start, id, apiName, code, reqPath, r, ex)
+	}
+}
+
+// asProblem turns any error from a pipeline into a problem. A body that broke
+// the size limit while streaming upstream becomes 413, whatever the upstream
+// layer made of it.
+func asProblem(err error) *problem.Error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return problem.Wrap(problem.CodeRequestTooLarge, "The request body is larger than this gateway accepts ("+strconv.FormatInt(mbe.Limit, 10)+" bytes).", err)
+	}
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return problem.Wrap(problem.CodeInternal, "The gateway could not handle this request; quote the request id to the operator.", err)
+}
+
+func (h *handler) logFailure(id, api string, r *http.Request, pe *problem.Error) {
+	status := pe.HTTPStatus()
+	if status < 500 && pe.Cause == nil {
+		return
+	}
+	level := slog.LevelWarn
+	if pe.Code == problem.CodeInternal {
+		level = slog.LevelError
+	}
+	attrs := []any{"request_id", id, "listener", h.name, "api", api, "status", status, "code", pe.Code}
+	if pe.Cause != nil {
+		attrs = append(attrs, "error", pe.Cause.Error())
+	}
+	attrs = append(attrs, pe.Log...)
+	h.s.log.Log(r.Context(), level, "request rejected", attrs...)
+}
+
+func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *http.Request, ex *exchange) {
+	total := time.Since(start)
+	attrs := make([]slog.Attr, 0, 18)
+	attrs = append(attrs,
+		slog.String("request_id", id),
+		slog.String("listener", h.name),
+		slog.String("api", api),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		// The path only: query strings often carry keys and tokens.
+		slog.String("path", reqPath),
+		slog.String("proto", r.Proto),
+		slog.Int("status", ex.status),
+		slog.Float64("duration_ms", ms(total)),
+		slog.Int64("bytes_in", ex.body.n),
+		slog.Int64("bytes_out", ex.written),
+		slog.String("client", r.RemoteAddr),
+		slog.String("tls_version", tlsVersionName(r.TLS)),
+	)
+	if code != "" {
+		attrs = append(attrs, slog.String("code", code))
+	}
+	if ex.res.Target != "" {
+		attrs = append(attrs, slog.String("upstream", ex.res.Target), slog.Float64("upstream_ms", ms(ex.res.Duration)))
+	}
+	h.s.access.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func tlsVersionName(cs *tls.ConnectionState) string {
+	if cs == nil {
+		return ""
+	}
+	switch cs.Version {
+	case tls.VersionTLS13:
+		return "1.3"
+	case tls.VersionTLS12:
+		return "1.2"
+	}
+	return tls.VersionName(cs.Version)
+}
+
+// cleanPath removes dot-segments and repeated slashes from the request path
+// before routing, so that "/public/../admin" cannot be routed by its "/public"
+// prefix and then resolved to "/admin" by the upstream. Routing and the
+// upstream see the same, cleaned path.
+func cleanPath(r *http.Request) {
+	p := r.URL.Path
+	if !strings.Contains(p, "/.") && !strings.Contains(p, "//") {
+		return
+	}
+	c := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	r.URL.Path = c
+	r.URL.RawPath = ""
+}
+
+// hostOnly lower-cases the request host and drops a port.
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	} else {
+		h = strings.Trim(h, "[]")
+	}
+	return strings.ToLower(h)
+}

@@ -1,0 +1,320 @@
+package snapshot
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/keymaterial"
+	"github.com/portcullis/portcullis/internal/upstream"
+)
+
+// Snapshot is the compiled, immutable runtime view of one configuration.
+type Snapshot struct {
+	// Listeners by name.
+	Listeners map[string]*Listener
+	// APIs in configuration order.
+	APIs []*API
+	// Warnings are the unsafe options this configuration turns on; they are
+	// logged at every load.
+	Warnings config.Problems
+	// AccessLog turns the per-request access log on.
+	AccessLog bool
+	// Certificates lists every certificate the snapshot uses, for expiry
+	// reporting.
+	Certificates []CertUse
+	// ShutdownGrace is how long in-flight requests may finish on shutdown.
+	ShutdownGrace time.Duration
+}
+
+// CertUse names where a certificate is used.
+type CertUse struct {
+	Where string
+	Cert  *x509.Certificate
+}
+
+// Listener is the compiled form of one listener.
+type Listener struct {
+	Name string
+	// Static holds the settings bound when the socket is opened; a reload
+	// cannot change them.
+	Static ListenerStatic
+	// TLS is returned from the listening socket's GetConfigForClient, so a new
+	// snapshot's certificates apply to the next handshake.
+	TLS *tls.Config
+	// Router holds the APIs served on this listener.
+	Router *Router
+	// MaxBodyBytes caps request bodies; negative means no limit.
+	MaxBodyBytes int64
+}
+
+// ListenerStatic are the parts of a listener fixed for the life of its
+// socket.
+type ListenerStatic struct {
+	Address           string
+	HTTP2             bool
+	MaxHeaderBytes    int
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// RedirectAddress, when set, is a plain-HTTP socket redirecting to HTTPS
+	// on RedirectPort (0: the TLS listener's port).
+	RedirectAddress string
+	RedirectPort    int
+}
+
+// API is the compiled form of one API.
+type API struct {
+	Name        string
+	Host        string
+	prefix      string
+	methods     []string
+	stripPrefix bool
+	listeners   []string
+	Upstream    *upstream.Upstream
+}
+
+func (a *API) allowsMethod(m string) bool {
+	if len(a.methods) == 0 {
+		return true
+	}
+	for _, x := range a.methods {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// Serve forwards r to the API's upstream, first removing the matched prefix
+// when the API strips it. It returns a *problem.Error when nothing was written.
+func (a *API) Serve(w http.ResponseWriter, r *http.Request, res *upstream.Result) error {
+	if a.stripPrefix && a.prefix != "/" {
+		r.URL.Path = stripped(r.URL.Path, a.prefix)
+		if r.URL.RawPath != "" {
+			r.URL.RawPath = stripped(r.URL.RawPath, a.prefix)
+		}
+	}
+	return a.Upstream.Forward(w, r, res)
+}
+
+func stripped(p, prefix string) string {
+	p = strings.TrimPrefix(p, strings.TrimSuffix(prefix, "/"))
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	return p
+}
+
+// Close releases the snapshot's idle upstream connections. Requests still in
+// flight on it finish normally.
+func (s *Snapshot) Close() {
+	for _, a := range s.APIs {
+		a.Upstream.Close()
+	}
+}
+
+// Holder holds the current snapshot. Load and Store are safe for concurrent
+// use; readers never block.
+type Holder struct{ p atomic.Pointer[Snapshot] }
+
+// Load returns the current snapshot.
+func (h *Holder) Load() *Snapshot { return h.p.Load() }
+
+// Store makes s current and returns the snapshot it replaced (nil at first).
+func (h *Holder) Store(s *Snapshot) *Snapshot { return h.p.Swap(s) }
+
+// Options are what Compile needs beyond the configuration.
+type Options struct {
+	// BaseDir resolves relative file names (usually the configuration file's
+	// directory).
+	BaseDir string
+	// Now is the clock used to check certificate validity. Default time.Now.
+	Now func() time.Time
+}
+
+type compiler struct {
+	o     Options
+	probs config.Problems
+	snap  *Snapshot
+	trust map[string]*keymaterial.TrustSet
+}
+
+func (c *compiler) add(path string, format string, args ...any) {
+	c.probs = append(c.probs, config.Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *compiler) file(name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(c.o.BaseDir, name)
+}
+
+// Compile turns a validated configuration (after config.WithDefaults and
+// config.Validate) into a snapshot, opening every key and trust file. It
+// reports every file that cannot be used, with the key path that names it,
+// and returns no snapshot then.
+func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	c := &compiler{o: o, trust: map[string]*keymaterial.TrustSet{}, snap: &Snapshot{
+		Listeners:     map[string]*Listener{},
+		Warnings:      config.Warnings(f),
+		AccessLog:     f.Log.AccessLog == nil || *f.Log.AccessLog,
+		ShutdownGrace: f.ShutdownGrace,
+	}}
+	for name, ts := range f.TrustStores {
+		c.trustStore(name, ts)
+	}
+	for i, a := range f.APIs {
+		c.api(fmt.Sprintf("apis[%d]", i), a)
+	}
+	for i, l := range f.Listeners {
+		c.listener(fmt.Sprintf("listeners[%d]", i), l, f.APIs)
+	}
+	if len(c.probs) > 0 {
+		c.snap.Close()
+		return nil, c.probs
+	}
+	return c.snap, nil
+}
+
+func (c *compiler) secret(path, env, file string) []byte {
+	b, err := keymaterial.ReadSecret(keymaterial.SecretRef{Env: env, File: c.file(file)})
+	if err != nil {
+		c.add(path, "%v", err)
+	}
+	return b
+}
+
+func (c *compiler) trustStore(name string, ts config.TrustStore) {
+	path := "trust_stores." + name
+	src := keymaterial.TrustSource{}
+	for _, p := range ts.PEM {
+		src.PEMFiles = append(src.PEMFiles, c.file(p))
+	}
+	for i, s := range ts.Truststores {
+		pw := c.secret(fmt.Sprintf("%s.truststores[%d].password_env", path, i), s.PasswordEnv, s.PasswordFile)
+		src.Truststores = append(src.Truststores, keymaterial.StoreRef{Path: c.file(s.Path), Password: pw})
+	}
+	set, err := keymaterial.LoadTrust(src)
+	if err != nil {
+		c.add(path, "%v", err)
+		return
+	}
+	c.trust[name] = set
+	for _, cert := range set.Certs {
+		c.snap.Certificates = append(c.snap.Certificates, CertUse{Where: "trust store " + name, Cert: cert})
+	}
+}
+
+func (c *compiler) identity(path string, k config.KeySource) *keymaterial.Identity {
+	var src keymaterial.IdentitySource
+	if k.Keystore != nil {
+		ks := k.Keystore
+		src = keymaterial.IdentitySource{
+			Keystore:    c.file(ks.Path),
+			Alias:       ks.Alias,
+			Password:    c.secret(path+".keystore.password_env", ks.PasswordEnv, ks.PasswordFile),
+			KeyPassword: c.secret(path+".keystore.key_password_env", ks.KeyPasswordEnv, ks.KeyPasswordFile),
+		}
+	} else {
+		src = keymaterial.IdentitySource{
+			CertFile: c.file(k.Cert),
+			KeyFile:  c.file(k.Key),
+			Password: c.secret(path+".key_password_env", k.KeyPasswordEnv, k.KeyPasswordFile),
+		}
+	}
+	id, err := keymaterial.LoadIdentity(src, c.o.Now())
+	if err != nil {
+		c.add(path, "%v", err)
+		return nil
+	}
+	return id
+}
+
+func (c *compiler) api(path string, a config.API) {
+	u := a.Upstream
+	opts := upstream.Options{
+		API:                   a.Name,
+		ConnectTimeout:        u.ConnectTimeout,
+		TLSHandshakeTimeout:   u.TLSHandshakeTimeout,
+		ResponseHeaderTimeout: u.ResponseTimeout,
+		IdleConnTimeout:       u.IdleTimeout,
+		MaxIdleConnsPerHost:   u.MaxIdleConns,
+		TLS: upstream.TLSOptions{
+			ServerName:         u.TLS.ServerName,
+			VerifyHostname:     u.TLS.VerifyHostname == nil || *u.TLS.VerifyHostname,
+			InsecureSkipVerify: u.TLS.InsecureSkipVerify,
+			MinVersion:         tlsVersion(u.TLS.MinVersion),
+			Pins:               u.TLS.Pins,
+			TrustName:          u.TLS.Trust,
+		},
+	}
+	for _, t := range u.Targets {
+		tu, err := url.Parse(t)
+		if err != nil {
+			c.add(path+".upstream.targets", "%q is not a URL", t)
+			continue
+		}
+		opts.Targets = append(opts.Targets, tu)
+	}
+	if u.TLS.Trust != "" {
+		if set, ok := c.trust[u.TLS.Trust]; ok {
+			opts.TLS.RootCAs = set.Pool
+			for _, cert := range set.Certs {
+				opts.TLS.TrustSubjects = append(opts.TLS.TrustSubjects, cert.Subject.String())
+			}
+		} else {
+			// The trust store failed to load; its problem is reported already.
+			return
+		}
+	}
+	if cc := u.TLS.ClientCertificate; cc != nil {
+		id := c.identity(path+".upstream.tls.client_certificate", *cc)
+		if id == nil {
+			return
+		}
+		opts.TLS.Certificate = &id.Certificate
+		c.snap.Certificates = append(c.snap.Certificates, CertUse{Where: "API " + a.Name + " upstream client certificate", Cert: id.Certificate.Leaf})
+	}
+	up, err := upstream.New(opts)
+	if err != nil {
+		c.add(path+".upstream", "%v", err)
+		return
+	}
+	methods := a.Match.Methods
+	c.snap.APIs = append(c.snap.APIs, &API{
+		Name:        a.Name,
+		Host:        strings.ToLower(a.Match.Host),
+		prefix:      normalizePrefix(a.Match.PathPrefix),
+		methods:     methods,
+		stripPrefix: a.StripPrefix,
+		listeners:   a.Listeners,
+		Upstream:    up,
+	})
+}
+
+func normalizePrefix(p string) string {
+	if len(p) > 1 {
+		return strings.TrimSuffix(p, "/")
+	}
+	return p
+}
+
+func tlsVersion(v config.TLSVersion) uint16 {
+	if v == config.TLS13 {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
+}

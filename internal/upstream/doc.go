@@ -1,0 +1,12 @@
+// Package upstream forwards requests from the gateway to an API's upstream
+// targets over a pooled, per-API transport that carries the API's mutual-TLS
+// settings: the gateway's client identity, the trust set, the server name
+// sent and verified, the minimum TLS version and optional SPKI pins.
+//
+// An Upstream is built once per configuration snapshot (New) and only read on
+// the request path (Forward), so it is safe for concurrent use. Every TLS
+// setting is enforced by the one *tls.Config built in New; tests prove that
+// each of them changes behaviour. Failures are returned to the caller as a
+// *problem.Error whose log attributes carry a tlsdiag.Diagnosis, and nothing
+// is written to the client in that case.
+package upstream
