@@ -3,9 +3,7 @@ package cli_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -472,6 +470,3 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("serve without -c: %v %s", err, out)
 	}
 }
-
-var _ = context.Background
-var _ = x509.NewCertPool
