@@ -18,6 +18,10 @@ const (
 	DefaultResponseTimeout     = 60 * time.Second
 	DefaultUpstreamIdleTimeout = 90 * time.Second
 	DefaultMaxIdleConns        = 128
+	DefaultClientCertMode      = ClientCertNone
+	DefaultCRLRefresh          = 10 * time.Minute
+	DefaultRevocationPolicy    = FailClosed
+	DefaultAPIKeyHeader        = "X-API-Key"
 )
 
 // WithDefaults returns f with every unset field given its default. It does
@@ -35,9 +39,27 @@ func WithDefaults(f File) File {
 	if f.Log.AccessLog == nil {
 		f.Log.AccessLog = ptr(true)
 	}
+	if len(f.TrustStores) > 0 {
+		stores := make(map[string]TrustStore, len(f.TrustStores))
+		for name, ts := range f.TrustStores {
+			if ts.RevocationPolicy == "" {
+				ts.RevocationPolicy = DefaultRevocationPolicy
+			}
+			if ts.CRL != nil && ts.CRL.Refresh == 0 {
+				c := *ts.CRL
+				c.Refresh = DefaultCRLRefresh
+				ts.CRL = &c
+			}
+			stores[name] = ts
+		}
+		f.TrustStores = stores
+	}
 	f.Listeners = append([]Listener(nil), f.Listeners...)
 	for i := range f.Listeners {
 		l := &f.Listeners[i]
+		if l.TLS.ClientCertificates == "" {
+			l.TLS.ClientCertificates = DefaultClientCertMode
+		}
 		if l.TLS.MinVersion == "" {
 			l.TLS.MinVersion = DefaultMinTLSVersion
 		}
@@ -63,6 +85,27 @@ func WithDefaults(f File) File {
 		a := &f.APIs[i]
 		if a.Match.PathPrefix == "" {
 			a.Match.PathPrefix = DefaultPathPrefix
+		}
+		if a.ForwardClientCert == "" {
+			a.ForwardClientCert = ForwardNone
+			if a.Auth.Uses("mtls") {
+				a.ForwardClientCert = ForwardRFC9440
+			}
+		}
+		if a.MTLS != nil && a.MTLS.RequireClientAuthEKU == nil {
+			m := *a.MTLS
+			m.RequireClientAuthEKU = ptr(true)
+			a.MTLS = &m
+		}
+		if a.Auth.Uses("api_key") {
+			k := APIKeyPolicy{}
+			if a.APIKey != nil {
+				k = *a.APIKey
+			}
+			if k.Header == "" {
+				k.Header = DefaultAPIKeyHeader
+			}
+			a.APIKey = &k
 		}
 		u := &a.Upstream
 		if u.ConnectTimeout == 0 {

@@ -19,6 +19,39 @@ type File struct {
 	TrustStores map[string]TrustStore `yaml:"trust_stores"`
 	// APIs are the published APIs.
 	APIs []API `yaml:"apis"`
+	// Applications are the API consumers, with the credentials that identify
+	// them (client certificates, API keys).
+	Applications []Application `yaml:"applications"`
+}
+
+// Application is an API consumer. Requests authenticated with one of its
+// credentials are attributed to it.
+type Application struct {
+	// ID identifies the application in logs and limits.
+	ID string `yaml:"id"`
+	// Certificates registers client certificates: by fingerprint, or by
+	// issuer plus a subject or SAN rule.
+	Certificates []AppCertificate `yaml:"certificates"`
+	// APIKeys are hashes of the application's API keys, written
+	// "sha256:<hex>" (see `portcullis hash-api-key`). Keys are never stored
+	// in plain text.
+	APIKeys []string `yaml:"api_keys"`
+}
+
+// AppCertificate registers a client certificate for an application. Either
+// Fingerprint, or Issuer with at least one of SubjectDN, CN, DNS, URI.
+type AppCertificate struct {
+	// Fingerprint is the SHA-256 fingerprint of the certificate (hex, colons
+	// and case ignored).
+	Fingerprint string `yaml:"fingerprint"`
+	// Issuer is the issuer's distinguished name, as `openssl x509 -issuer
+	// -nameopt RFC2253` prints it, e.g. "CN=partnersCA,O=Example".
+	Issuer string `yaml:"issuer"`
+	// SubjectDN, CN, DNS and URI must all match where set.
+	SubjectDN string `yaml:"subject_dn"`
+	CN        string `yaml:"cn"`
+	DNS       string `yaml:"dns"`
+	URI       string `yaml:"uri"`
 }
 
 // Log configures the process log and the access log.
@@ -54,6 +87,14 @@ type ListenerTLS struct {
 	Certificates []ServerCertificate `yaml:"certificates"`
 	// MinVersion is "1.2" or "1.3". Default "1.2".
 	MinVersion TLSVersion `yaml:"min_version"`
+	// ClientCertificates is none, request or require. Default none.
+	// request asks for a certificate during the handshake, but only on SNI
+	// names that serve an API using mtls; each API verifies it. require
+	// fails the handshake without a certificate valid for ClientTrust.
+	ClientCertificates ClientCertMode `yaml:"client_certificates"`
+	// ClientTrust names the trust stores a certificate must chain to in
+	// require mode.
+	ClientTrust StringList `yaml:"client_trust"`
 }
 
 // ServerCertificate is one certificate a listener can present.
@@ -131,6 +172,32 @@ type TrustStore struct {
 	PEM StringList `yaml:"pem"`
 	// Truststores lists JKS or PKCS#12 truststores; their trusted entries are used.
 	Truststores []Keystore `yaml:"truststores"`
+	// CRL configures certificate revocation lists for certificates issued by
+	// this store's CAs.
+	CRL *CRL `yaml:"crl"`
+	// OCSP checks client certificates with their CA's OCSP responder.
+	OCSP *OCSP `yaml:"ocsp"`
+	// RevocationPolicy is fail_closed (default: reject when no revocation
+	// data can be had) or fail_open (accept, log and count).
+	RevocationPolicy RevocationPolicy `yaml:"revocation_policy"`
+}
+
+// CRL locates revocation lists.
+type CRL struct {
+	// Files are CRL files (PEM or DER), re-read on Refresh.
+	Files StringList `yaml:"files"`
+	// URLs are fetched at start, every Refresh and at the CRL's nextUpdate.
+	URLs StringList `yaml:"urls"`
+	// Refresh is the re-read interval. Default 10m.
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+// OCSP configures OCSP checking of client certificates.
+type OCSP struct {
+	// Enabled turns OCSP checking on.
+	Enabled bool `yaml:"enabled"`
+	// Responder overrides the responder URL in the certificates' AIA.
+	Responder string `yaml:"responder"`
 }
 
 // API is one published API: how requests reach it and where they go.
@@ -145,6 +212,55 @@ type API struct {
 	StripPrefix bool `yaml:"strip_prefix"`
 	// Upstream is where requests go.
 	Upstream Upstream `yaml:"upstream"`
+	// Auth says which credentials the API accepts: mtls, api_key, or
+	// {any_of: [...]} / {all_of: [...]} of them. Default: none (the API is
+	// open) until OAuth2 becomes the default.
+	Auth *AuthSpec `yaml:"auth"`
+	// MTLS is the client-certificate policy used by the mtls authenticator.
+	MTLS *MTLSPolicy `yaml:"mtls"`
+	// APIKey configures where the api_key authenticator looks for the key.
+	APIKey *APIKeyPolicy `yaml:"api_key"`
+	// ForwardClientCert is rfc9440, xfcc or none: the header that carries
+	// the verified client certificate to the upstream. Default rfc9440 when
+	// the API uses mtls, else none. Incoming copies of these headers are
+	// always removed.
+	ForwardClientCert ForwardMode `yaml:"forward_client_cert"`
+}
+
+// MTLSPolicy is an API's client-certificate policy.
+type MTLSPolicy struct {
+	// Trust names the trust stores a client certificate may chain to.
+	Trust StringList `yaml:"trust"`
+	// Allow restricts which verified certificates are accepted.
+	Allow *AllowRules `yaml:"allow"`
+	// RequireClientAuthEKU requires the clientAuth extended key usage.
+	// Default true.
+	RequireClientAuthEKU *bool `yaml:"require_client_auth_eku"`
+	// AllowAnonymous accepts verified certificates that belong to no
+	// application. Default false.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+}
+
+// AllowRules restrict accepted certificates. Within a kind any entry may
+// match; every kind that is set must match.
+type AllowRules struct {
+	SubjectDN []string `yaml:"subject_dn"`
+	CN        []string `yaml:"cn"`
+	OU        []string `yaml:"ou"`
+	DNS       []string `yaml:"dns"`
+	// URI entries match a URI SAN exactly, or "spiffe://trust.domain"
+	// matches every SPIFFE ID in that trust domain.
+	URI          []string `yaml:"uri"`
+	Fingerprints []string `yaml:"fingerprints"`
+}
+
+// APIKeyPolicy says where an API key is read from.
+type APIKeyPolicy struct {
+	// Header is the request header holding the key. Default X-API-Key.
+	Header string `yaml:"header"`
+	// Query is a query parameter holding the key; empty means not accepted
+	// in the query (keys in URLs end up in logs and browser histories).
+	Query string `yaml:"query"`
 }
 
 // Match selects requests by host, path prefix and method.

@@ -110,3 +110,112 @@ func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
 	*l = s
 	return nil
 }
+
+// ClientCertMode is a listener's client-certificate mode.
+type ClientCertMode string
+
+// Client-certificate modes.
+const (
+	ClientCertNone    ClientCertMode = "none"
+	ClientCertRequest ClientCertMode = "request"
+	ClientCertRequire ClientCertMode = "require"
+)
+
+// UnmarshalYAML rejects unknown modes, naming the valid ones.
+func (m *ClientCertMode) UnmarshalYAML(n *yaml.Node) error {
+	return enum(n, (*string)(m), "client certificate mode", "none", "request", "require")
+}
+
+// ForwardMode is how the verified client certificate reaches the upstream.
+type ForwardMode string
+
+// Forwarding modes.
+const (
+	ForwardRFC9440 ForwardMode = "rfc9440"
+	ForwardXFCC    ForwardMode = "xfcc"
+	ForwardNone    ForwardMode = "none"
+)
+
+// UnmarshalYAML rejects unknown modes, naming the valid ones.
+func (m *ForwardMode) UnmarshalYAML(n *yaml.Node) error {
+	return enum(n, (*string)(m), "forward_client_cert mode", "rfc9440", "xfcc", "none")
+}
+
+// RevocationPolicy decides what happens when revocation data is unavailable.
+type RevocationPolicy string
+
+// Revocation policies.
+const (
+	FailClosed RevocationPolicy = "fail_closed"
+	FailOpen   RevocationPolicy = "fail_open"
+)
+
+// UnmarshalYAML rejects unknown policies, naming the valid ones.
+func (p *RevocationPolicy) UnmarshalYAML(n *yaml.Node) error {
+	return enum(n, (*string)(p), "revocation policy", "fail_closed", "fail_open")
+}
+
+func enum(n *yaml.Node, into *string, what string, valid ...string) error {
+	for _, v := range valid {
+		if n.Value == v {
+			*into = v
+			return nil
+		}
+	}
+	return nodeError(n, "unknown %s %q (valid: %s)", what, n.Value, strings.Join(valid, ", "))
+}
+
+// AuthSpec is an authentication expression: the name of one authenticator
+// (mtls, api_key), or a mapping with any_of or all_of listing expressions.
+type AuthSpec struct {
+	Name  string     `yaml:"-"`
+	AnyOf []AuthSpec `yaml:"any_of"`
+	AllOf []AuthSpec `yaml:"all_of"`
+}
+
+// Authenticators are the names an AuthSpec may use.
+var Authenticators = []string{"mtls", "api_key"}
+
+// UnmarshalYAML accepts "mtls", "api_key", {any_of: [...]} or {all_of: [...]}.
+func (a *AuthSpec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		for _, v := range Authenticators {
+			if n.Value == v {
+				a.Name = v
+				return nil
+			}
+		}
+		return nodeError(n, "unknown authenticator %q (valid: %s, or any_of / all_of lists)", n.Value, strings.Join(Authenticators, ", "))
+	}
+	type plain AuthSpec
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*a = AuthSpec(p)
+	if (len(a.AnyOf) > 0) == (len(a.AllOf) > 0) {
+		return nodeError(n, "write exactly one of any_of or all_of, with at least one authenticator")
+	}
+	return nil
+}
+
+// Uses reports whether the expression mentions the named authenticator.
+func (a *AuthSpec) Uses(name string) bool {
+	if a == nil {
+		return false
+	}
+	if a.Name == name {
+		return true
+	}
+	for i := range a.AnyOf {
+		if a.AnyOf[i].Uses(name) {
+			return true
+		}
+	}
+	for i := range a.AllOf {
+		if a.AllOf[i].Uses(name) {
+			return true
+		}
+	}
+	return false
+}

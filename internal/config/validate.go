@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,19 @@ func (v *validator) top() {
 				}
 			}
 		}
+		switch l.TLS.ClientCertificates {
+		case ClientCertRequire:
+			if len(l.TLS.ClientTrust) == 0 {
+				v.add(p+".tls.client_trust", "client_certificates: require needs client_trust: the trust store(s) client certificates must chain to")
+			}
+		default:
+			if len(l.TLS.ClientTrust) > 0 {
+				v.add(p+".tls.client_trust", "client_trust applies only with client_certificates: require; in request mode each API's mtls.trust decides")
+			}
+		}
+		for j, ts := range l.TLS.ClientTrust {
+			v.trustRef(fmt.Sprintf("%s.tls.client_trust[%d]", p, j), ts)
+		}
 		if r := l.HTTPRedirect; r != nil {
 			v.address(p+".http_redirect.address", r.Address, addrs)
 			if r.Port < 0 || r.Port > 65535 {
@@ -104,7 +118,22 @@ func (v *validator) top() {
 		for i, s := range ts.Truststores {
 			v.keystore(fmt.Sprintf("%s.truststores[%d]", p, i), s, false)
 		}
+		if c := ts.CRL; c != nil {
+			if len(c.Files) == 0 && len(c.URLs) == 0 {
+				v.add(p+".crl", "crl needs files and/or urls")
+			}
+			for i, u := range c.URLs {
+				v.httpURL(fmt.Sprintf("%s.crl.urls[%d]", p, i), u)
+			}
+			if c.Refresh < 0 {
+				v.add(p+".crl.refresh", "must not be negative")
+			}
+		}
+		if o := ts.OCSP; o != nil && o.Responder != "" {
+			v.httpURL(p+".ocsp.responder", o.Responder)
+		}
 	}
+	v.applications()
 
 	apiNames := map[string]bool{}
 	type routeKey struct{ host, prefix string }
@@ -138,6 +167,135 @@ func (v *validator) top() {
 		}
 		routes[key] = append(routes[key], i)
 		v.upstream(p+".upstream", a.Upstream)
+		v.apiAuth(p, a)
+	}
+}
+
+func (v *validator) trustRef(path, name string) {
+	if _, ok := v.f.TrustStores[name]; !ok {
+		v.add(path, "trust store %q is not defined%s", name, definedHint(name, sortedKeys(v.f.TrustStores)))
+	}
+}
+
+func (v *validator) httpURL(path, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(path, "%q is not an http:// or https:// URL", raw)
+	}
+}
+
+func (v *validator) authSpec(path string, a *AuthSpec) {
+	for i := range a.AnyOf {
+		v.authSpec(fmt.Sprintf("%s.any_of[%d]", path, i), &a.AnyOf[i])
+	}
+	for i := range a.AllOf {
+		v.authSpec(fmt.Sprintf("%s.all_of[%d]", path, i), &a.AllOf[i])
+	}
+}
+
+// apiAuth checks an API's authentication against its policies and the
+// listeners that serve it.
+func (v *validator) apiAuth(p string, a API) {
+	usesMTLS := a.Auth.Uses("mtls")
+	if a.Auth != nil {
+		v.authSpec(p+".auth", a.Auth)
+	}
+	switch {
+	case usesMTLS && (a.MTLS == nil || len(a.MTLS.Trust) == 0):
+		v.add(p+".mtls.trust", "auth uses mtls, so the API needs mtls.trust: the trust store(s) client certificates must chain to")
+	case !usesMTLS && a.MTLS != nil:
+		v.add(p+".mtls", "an mtls policy has no effect unless auth uses mtls (auth: mtls, or inside any_of / all_of)")
+	}
+	if a.MTLS != nil {
+		for i, t := range a.MTLS.Trust {
+			v.trustRef(fmt.Sprintf("%s.mtls.trust[%d]", p, i), t)
+		}
+		if al := a.MTLS.Allow; al != nil {
+			for i, fp := range al.Fingerprints {
+				if !validFingerprint(fp) {
+					v.add(fmt.Sprintf("%s.mtls.allow.fingerprints[%d]", p, i), "%q is not a SHA-256 fingerprint (64 hex digits, colons allowed); get one with: openssl x509 -in client.crt -noout -fingerprint -sha256", fp)
+				}
+			}
+			for i, u := range al.URI {
+				if pu, err := url.Parse(u); err != nil || pu.Scheme == "" {
+					v.add(fmt.Sprintf("%s.mtls.allow.uri[%d]", p, i), "%q is not an absolute URI (e.g. spiffe://example.org or spiffe://example.org/ns/prod/sa/api)", u)
+				}
+			}
+		}
+	}
+	if usesMTLS {
+		for i, l := range v.f.Listeners {
+			if (len(a.Listeners) == 0 || slices.Contains(a.Listeners, l.Name)) && l.TLS.ClientCertificates == ClientCertNone {
+				v.add(fmt.Sprintf("listeners[%d].tls.client_certificates", i), "API %q uses mtls, but listener %q does not ask for client certificates: set client_certificates: request (or require), or restrict the API to other listeners", a.Name, l.Name)
+			}
+		}
+	}
+	if a.Auth.Uses("api_key") {
+		hasKeys := false
+		for _, app := range v.f.Applications {
+			hasKeys = hasKeys || len(app.APIKeys) > 0
+		}
+		if !hasKeys {
+			v.add(p+".auth", "auth uses api_key, but no application has api_keys: add their hashes under applications[].api_keys")
+		}
+	} else if a.APIKey != nil {
+		v.add(p+".api_key", "an api_key policy has no effect unless auth uses api_key")
+	}
+	if a.ForwardClientCert != ForwardNone && a.ForwardClientCert != "" && !usesMTLS {
+		v.add(p+".forward_client_cert", "there is no verified client certificate to forward: the API's auth does not use mtls (set forward_client_cert: none or add mtls)")
+	}
+}
+
+var (
+	hexRe     = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	keyHashRe = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+func validFingerprint(s string) bool {
+	return hexRe.MatchString(strings.ReplaceAll(s, ":", ""))
+}
+
+func (v *validator) applications() {
+	ids := map[string]bool{}
+	fps := map[string]string{}
+	keys := map[string]string{}
+	for i, app := range v.f.Applications {
+		p := fmt.Sprintf("applications[%d]", i)
+		v.name(p+".id", "application", app.ID, ids)
+		for j, c := range app.Certificates {
+			cp := fmt.Sprintf("%s.certificates[%d]", p, j)
+			switch {
+			case c.Fingerprint != "":
+				if !validFingerprint(c.Fingerprint) {
+					v.add(cp+".fingerprint", "%q is not a SHA-256 fingerprint (64 hex digits, colons allowed)", c.Fingerprint)
+					continue
+				}
+				if c.Issuer != "" || c.SubjectDN != "" || c.CN != "" || c.DNS != "" || c.URI != "" {
+					v.add(cp, "a fingerprint identifies one certificate: do not combine it with issuer or subject rules")
+				}
+				fp := strings.ToLower(strings.ReplaceAll(c.Fingerprint, ":", ""))
+				if other, dup := fps[fp]; dup {
+					v.add(cp+".fingerprint", "this certificate is already registered to application %q; a certificate maps to one application", other)
+				}
+				fps[fp] = app.ID
+			case c.Issuer == "":
+				v.add(cp, "register a certificate by fingerprint, or by issuer plus subject_dn, cn, dns or uri")
+			case c.SubjectDN == "" && c.CN == "" && c.DNS == "" && c.URI == "":
+				v.add(cp, "an issuer alone would map every certificate of that CA to this application: add subject_dn, cn, dns or uri")
+			}
+		}
+		for j, k := range app.APIKeys {
+			kp := fmt.Sprintf("%s.api_keys[%d]", p, j)
+			h, ok := strings.CutPrefix(k, "sha256:")
+			if !ok || !keyHashRe.MatchString(h) {
+				v.add(kp, "API keys are stored hashed: write \"sha256:<64 lower-case hex digits>\" (portcullis hash-api-key prints it), never the key itself")
+				continue
+			}
+			if other, dup := keys[h]; dup {
+				v.add(kp, "this key is already registered to application %q", other)
+			}
+			keys[h] = app.ID
+		}
 	}
 }
 
