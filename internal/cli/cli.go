@@ -31,6 +31,7 @@ type cliModel struct {
 	Validate   validateCmd   `cmd:"" help:"Check a configuration file and the key material it names, then exit."`
 	Quickstart quickstartCmd `cmd:"" help:"Create a demo PKI, a demo backend that requires the gateway's client certificate, and a gateway config; then serve them."`
 	PKI        pkiCmd        `cmd:"" name:"pki" help:"Certificate authority tasks: init-ca, issue, csr, sign, crl."`
+	Keystore   keystoreCmd   `cmd:"" help:"Inspect and convert keystores (PEM, PKCS#12, JKS, JCEKS)."`
 	Version    versionCmd    `cmd:"" help:"Print the version."`
 }
 

@@ -38,7 +38,8 @@ type fixtures struct {
 	chainP12     string // PKCS#12: "leaf" signed by "ca" (2-cert chain) and trusted "root"
 	jksTrust     string // JKS truststore with trusted "ca"
 	p12Trust     string // PKCS#12 truststore with trusted "ca"
-	jceks        string // JCEKS store
+	jceks        string // JCEKS store: EC key "secret", trusted "ca" (added with jksTrust)
+	jceksSecret  string // JCEKS store: EC key "tls" and AES secret key "hadoop.secret"
 	caCertPEM    string // the keytool CA certificate as PEM
 	keytoolReady bool
 	// openssl stores
@@ -173,6 +174,7 @@ func buildFixtures(t *testing.T, dir string) fixtures {
 		f.jksKeys, f.defaultP12, f.twoKeys = p("keys.jks"), p("server.jks"), p("two.p12")
 		f.chainP12, f.jksTrust, f.p12Trust = p("chain.p12"), p("trust.jks"), p("trust.p12")
 		f.jceks, f.caCertPEM = p("store.jceks"), p("keytool-ca.pem")
+		f.jceksSecret = p("secret.jceks")
 
 		run(
 			kt("-genkeypair", "-storetype", "JKS", "-alias", "rsa", "-keyalg", "RSA", "-keysize", "2048",
@@ -180,6 +182,11 @@ func buildFixtures(t *testing.T, dir string) fixtures {
 			genEC(f.jksKeys, "JKS", "ec", storePass, "-keypass", keyPass),
 			genEC(f.defaultP12, "", "server", p12Pass),
 			genEC(f.jceks, "JCEKS", "secret", storePass),
+		)
+		run(
+			genEC(f.jceksSecret, "JCEKS", "tls", storePass),
+			kt("-genseckey", "-alias", "hadoop.secret", "-keyalg", "AES", "-keysize", "128",
+				"-keystore", f.jceksSecret, "-storetype", "JCEKS", "-storepass", storePass, "-keypass", storePass),
 		)
 		run(
 			genEC(f.twoKeys, "PKCS12", "alpha", p12Pass),
@@ -201,6 +208,7 @@ func buildFixtures(t *testing.T, dir string) fixtures {
 		}
 		run(kt("-importcert", "-noprompt", "-trustcacerts", "-storetype", "JKS", "-alias", "ca", "-file", f.caCertPEM, "-keystore", f.jksTrust, "-storepass", storePass))
 		run(kt("-importcert", "-noprompt", "-trustcacerts", "-storetype", "PKCS12", "-alias", "ca", "-file", f.caCertPEM, "-keystore", f.p12Trust, "-storepass", p12Pass))
+		run(kt("-importcert", "-noprompt", "-trustcacerts", "-storetype", "JCEKS", "-alias", "ca", "-file", f.caCertPEM, "-keystore", f.jceks, "-storepass", storePass))
 	}
 
 	if _, err := exec.LookPath("openssl"); err == nil {

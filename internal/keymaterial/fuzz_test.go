@@ -1,6 +1,7 @@
 package keymaterial
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/testpki"
+	"github.com/square/certigo/jceks"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -22,8 +24,9 @@ var sentinels = []error{
 	ErrKeyMismatch, ErrUnsupportedFormat, ErrNoCertificates, ErrCorrupt, ErrInvalidSource,
 }
 
-// FuzzDetectAndLoad feeds arbitrary bytes to format detection and to the
-// identity and trust loaders (the PKCS#12 reader above all). Properties: no
+// FuzzDetectAndLoad feeds arbitrary bytes to format detection, to the
+// identity and trust loaders (the PKCS#12 reader above all) and to the store
+// reader behind Inspect. Properties: no
 // panic; every error wraps one of the package's sentinels and never
 // contains the password; a loaded identity's key matches its leaf and its
 // chain starts with the leaf; a loaded trust set is not empty.
@@ -53,6 +56,7 @@ func FuzzDetectAndLoad(f *testing.F) {
 	f.Add(jks[:len(jks)-10])
 	f.Add(append(leaf.CertPEM(), leaf.KeyPEM()...))
 	f.Add([]byte{0xce, 0xce, 0xce, 0xce})
+	f.Add(encodeJCEKS(f, leaf))
 	f.Add([]byte{})
 
 	now := time.Now()
@@ -79,11 +83,44 @@ func FuzzDetectAndLoad(f *testing.F) {
 		if err == nil && len(certs) == 0 {
 			t.Fatal("trust loaded without certificates")
 		}
+		st, err := readStore(data, "fuzz", StoreOptions{Password: []byte(fuzzPass)}, fuzzLimits)
+		checkFuzzError(t, err)
+		if err == nil {
+			if len(st.Entries) == 0 {
+				t.Fatal("store read without entries")
+			}
+			for _, e := range st.Entries {
+				checkFuzzError(t, e.KeyErr)
+				if e.Kind == EntryTrustedCert && len(e.Chain) != 1 {
+					t.Fatalf("certificate entry %q holds %d certificates", e.Alias, len(e.Chain))
+				}
+				if e.Key != nil && e.KeyErr != nil {
+					t.Fatalf("entry %q has a key and a key error", e.Alias)
+				}
+			}
+		}
 		if Detect(data) == FormatPKCS12 {
 			_, err := parsePKCS12(data, []byte(fuzzPass), fuzzLimits)
 			checkFuzzError(t, err)
 		}
 	})
+}
+
+// encodeJCEKS makes a JCEKS store holding leaf's certificate as a trusted
+// entry, with certigo's encoder.
+func encodeJCEKS(f *testing.F, leaf *testpki.Leaf) []byte {
+	var enc jceks.Encoder
+	if err := enc.SetIntegrityPassword(fuzzPass); err != nil {
+		f.Fatal(err)
+	}
+	if err := enc.AddTrustedCertificate("leaf", time.Now(), leaf.Cert.Raw); err != nil {
+		f.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := enc.WriteTo(&buf); err != nil {
+		f.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func checkFuzzError(t *testing.T, err error) {

@@ -27,8 +27,8 @@ type IdentitySource struct {
 	// PRIVATE KEY), PKCS#8, or PKCS#8 ENCRYPTED PRIVATE KEY (PBES2), which
 	// is decrypted with Password. It may be the same file as CertFile.
 	KeyFile string
-	// Keystore is a JKS or PKCS#12 store, detected by content whatever its
-	// name. A PEM file holding both key and certificates is accepted too.
+	// Keystore is a JKS, JCEKS or PKCS#12 store, detected by content
+	// whatever its name. A PEM file holding both key and certificates is accepted too.
 	Keystore string
 	// Alias selects the key entry. It is required when the store holds more
 	// than one key entry and is matched case-insensitively, as keytool does.
@@ -171,7 +171,7 @@ func identityFromStore(data []byte, name string, src IdentitySource, now time.Ti
 		// accepted rather than refused; its errors already name the file.
 		return identityFromPEM(data, data, name, name, "pem "+name, src.Password, now, lim)
 	case FormatJCEKS:
-		err = fmt.Errorf("jceks stores are not supported; convert with `keytool -importkeystore -srckeystore %s -srcstoretype jceks -destkeystore NEW.p12 -deststoretype pkcs12`: %w", name, ErrUnsupportedFormat)
+		id, err = identityFromJCEKS(data, name, src, now, lim)
 	default:
 		err = fmt.Errorf("content is not pem, pkcs12, jks or jceks: %w", ErrUnsupportedFormat)
 	}
@@ -185,6 +185,35 @@ func identityFromStore(data []byte, name string, src IdentitySource, now time.Ti
 
 func identityFromJKS(data []byte, src IdentitySource, now time.Time) (*Identity, error) {
 	st, err := loadJKS(data, src.Password)
+	if err != nil {
+		return nil, err
+	}
+	keys, trusted := st.aliases()
+	alias, err := chooseAlias(src.Alias, keys, trusted)
+	if err != nil {
+		return nil, err
+	}
+	keyPassword := src.KeyPassword
+	if keyPassword == nil {
+		keyPassword = src.Password
+	}
+	key, chain, err := st.privateKey(alias, keyPassword)
+	if err != nil {
+		return nil, fmt.Errorf("alias %q: %w", alias, err)
+	}
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("alias %q: key entry has no certificate: %w", alias, ErrNoCertificates)
+	}
+	id, err := newIdentity(key, chain[0], orderChain(chain[0], chain, true), now)
+	if err != nil {
+		return nil, fmt.Errorf("alias %q: %w", alias, err)
+	}
+	id.Alias = alias
+	return id, nil
+}
+
+func identityFromJCEKS(data []byte, name string, src IdentitySource, now time.Time, lim limits) (*Identity, error) {
+	st, err := loadJCEKS(data, src.Password, name, lim)
 	if err != nil {
 		return nil, err
 	}

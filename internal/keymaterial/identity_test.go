@@ -147,8 +147,12 @@ func TestLoadIdentityKeytool(t *testing.T) {
 		}, wantErr: ErrNoPrivateKey, wantInMsg: []string{"truststore", `"ca"`}},
 		{name: "pkcs12 truststore as identity", src: store(func(f *fixtures) string { return f.p12Trust }, "", p12Pass, ""),
 			wantErr: ErrNoPrivateKey, wantInMsg: []string{"truststore"}},
-		{name: "jceks is refused with a conversion hint", src: store(func(f *fixtures) string { return f.jceks }, "", storePass, ""),
-			wantErr: ErrUnsupportedFormat, wantInMsg: []string{"jceks", "-deststoretype pkcs12"}},
+		{name: "jceks key entry loads beside a trusted entry", src: store(func(f *fixtures) string { return f.jceks }, "", storePass, ""),
+			wantAlias: "secret", wantFormat: FormatJCEKS, wantChain: 1, wantKey: "ec"},
+		{name: "jceks with the wrong password", src: store(func(f *fixtures) string { return f.jceks }, "", wrongPass, ""),
+			wantErr: ErrWrongPassword, wantInMsg: []string{"(jceks)", "integrity"}},
+		{name: "jceks with a secret-key entry is refused naming it, with a way out", src: store(func(f *fixtures) string { return f.jceksSecret }, "", storePass, ""),
+			wantErr: ErrUnsupportedFormat, wantInMsg: []string{`"hadoop.secret"`, "secret-key entry", "-importkeystore", "-srcalias", "-deststoretype PKCS12"}},
 		{name: "truncated jks is corrupt", src: func(t *testing.T, f *fixtures, _ string) IdentitySource {
 			return IdentitySource{Keystore: truncated(t, f.jksKeys), Password: []byte(storePass)}
 		}, wantErr: ErrCorrupt, wantInMsg: []string{"(jks)"}},

@@ -79,52 +79,124 @@ func loadJKS(data, password []byte) (*jksStore, error) {
 	return &jksStore{ks: ks, protected: protected}, nil
 }
 
-// checkJKSStructure walks the JKS layout (magic, version, count, entries,
-// SHA-1 digest) and makes sure every length fits in data before keystore-go
-// allocates it. It returns the protected keys by alias.
+// checkJKSStructure walks a JKS file (see scanJavaKeystore) and returns the
+// protected keys by alias.
 func checkJKSStructure(data []byte) (map[string][]byte, error) {
+	scan, err := scanJavaKeystore(data, magicJKS)
+	if err != nil {
+		return nil, err
+	}
+	if scan.secretAlias != "" {
+		return nil, fmt.Errorf("entry %q has the secret-key tag, which exists only in jceks", scan.secretAlias)
+	}
+	protected := map[string][]byte{}
+	for _, e := range scan.entries {
+		if e.tag == jksTagPrivateKey {
+			protected[e.alias] = e.protected
+		}
+	}
+	return protected, nil
+}
+
+// javaEntry is one entry of a JKS or JCEKS file as laid out on disk.
+type javaEntry struct {
+	tag       uint32
+	alias     string
+	protected []byte
+	// certs holds the DER of the key entry's chain or of the trusted
+	// certificate, each with its type ("X.509").
+	certs []javaCert
+}
+
+type javaCert struct {
+	typ string
+	der []byte
+}
+
+type javaScan struct {
+	entries []javaEntry
+	// secretAlias names the first secret-key entry (JCEKS tag 3). Its value
+	// is a serialized Java object with no length prefix, so the walk stops
+	// there and the entries after it are unknown.
+	secretAlias string
+	// keyAliases lists the key entries seen, for the hint in the error.
+	keyAliases []string
+}
+
+// scanJavaKeystore walks the layout shared by JKS and JCEKS (magic,
+// version, count, entries, SHA-1 digest) and makes sure every length fits
+// in data before a decoder allocates it. Aliases are read as bytes, which is
+// exact for the ASCII that keytool writes.
+func scanJavaKeystore(data, magic []byte) (*javaScan, error) {
 	r := jksReader{b: data}
-	if !bytes.Equal(r.next(4), magicJKS) {
-		return nil, errors.New("bad jks magic")
+	if !bytes.Equal(r.next(4), magic) {
+		return nil, errors.New("bad keystore magic")
 	}
 	version := r.u32()
 	if version != 1 && version != 2 {
-		return nil, fmt.Errorf("unknown jks version %d", version)
+		return nil, fmt.Errorf("unknown keystore version %d", version)
 	}
-	protected := map[string][]byte{}
+	scan := &javaScan{}
 	count := r.u32()
-	cert := func() {
+	cert := func() javaCert {
+		var c javaCert
 		if version == 2 {
-			r.next(int(r.u16()))
+			c.typ = string(r.next(int(r.u16())))
+		} else {
+			c.typ = "X.509"
 		}
-		r.next(int(r.u32()))
+		c.der = r.next(int(r.u32()))
+		return c
 	}
 	for i := uint32(0); i < count && r.err == nil; i++ {
-		tag := r.u32()
-		alias := string(r.next(int(r.u16())))
+		e := javaEntry{tag: r.u32()}
+		e.alias = string(r.next(int(r.u16())))
 		r.next(8) // creation time
-		switch tag {
+		switch e.tag {
 		case jksTagPrivateKey:
-			protected[alias] = r.next(int(r.u32()))
+			e.protected = r.next(int(r.u32()))
 			n := r.u32()
 			for j := uint32(0); j < n && r.err == nil; j++ {
-				cert()
+				e.certs = append(e.certs, cert())
 			}
+			scan.keyAliases = append(scan.keyAliases, e.alias)
 		case jksTagTrustedCert:
-			cert()
+			e.certs = append(e.certs, cert())
+		case jksTagSecretKey:
+			if r.err == nil {
+				scan.secretAlias = e.alias
+				return scan, nil
+			}
 		default:
 			if r.err == nil {
-				return nil, fmt.Errorf("entry %d has unknown tag %d (secret-key entries exist only in jceks)", i+1, tag)
+				return nil, fmt.Errorf("entry %d has unknown tag %d", i+1, e.tag)
 			}
 		}
+		scan.entries = append(scan.entries, e)
 	}
 	if r.err != nil {
 		return nil, r.err
 	}
 	if len(r.b) != jksDigestLen {
-		return nil, fmt.Errorf("jks ends with %d bytes where a %d-byte digest belongs", len(r.b), jksDigestLen)
+		return nil, fmt.Errorf("keystore ends with %d bytes where a %d-byte digest belongs", len(r.b), jksDigestLen)
 	}
-	return protected, nil
+	return scan, nil
+}
+
+// parseJavaCerts parses the certificates of a raw entry.
+func parseJavaCerts(certs []javaCert) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for i, c := range certs {
+		if c.typ != "X.509" && c.typ != "X509" {
+			return nil, fmt.Errorf("certificate %d has type %q, not x.509: %w", i+1, c.typ, ErrUnsupportedFormat)
+		}
+		x, err := x509.ParseCertificate(c.der)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d does not parse (%v): %w", i+1, err, ErrCorrupt)
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }
 
 type jksReader struct {
@@ -137,7 +209,7 @@ func (r *jksReader) next(n int) []byte {
 		return nil
 	}
 	if n < 0 || n > len(r.b) {
-		r.err = errors.New("truncated jks data")
+		r.err = errors.New("truncated keystore data")
 		return nil
 	}
 	out := r.b[:n]

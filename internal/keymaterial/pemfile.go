@@ -54,40 +54,78 @@ func pemPrivateKey(data []byte, name string, password []byte, lim limits) (any, 
 		if block == nil {
 			break
 		}
-		switch block.Type {
-		case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY":
-			if _, ok := block.Headers["DEK-Info"]; ok {
-				// RFC 1423 PEM encryption is insecure (MD5 key derivation)
-				// and deprecated in crypto/x509, so it is refused with a
-				// conversion hint instead of being decrypted.
-				return nil, fmt.Errorf("%s: pem block %d (%s) uses legacy openssl pem encryption; convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`: %w", name, i, block.Type, ErrUnsupportedFormat)
-			}
-			key, err := parsePrivateKeyDER(block.Type, block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("%s: pem block %d (%s) does not parse (%v): %w", name, i, block.Type, err, ErrCorrupt)
-			}
-			return key, nil
-		case "ENCRYPTED PRIVATE KEY":
-			if len(password) == 0 {
-				return nil, fmt.Errorf("%s: private key is encrypted and no password is set: %w", name, ErrWrongPassword)
-			}
-			key, err := decryptPKCS8(block.Bytes, password, lim)
-			switch {
-			case errors.Is(err, errDecrypt):
-				return nil, fmt.Errorf("%s: cannot decrypt the private key with the given password: %w", name, ErrWrongPassword)
-			case err != nil:
-				return nil, fmt.Errorf("%s: encrypted private key: %w", name, err)
-			}
-			return key, nil
-		default:
+		if !isPEMKeyBlock(block.Type) {
 			seen = append(seen, block.Type)
+			continue
 		}
+		return decodePEMKey(block, i, name, password, lim)
 	}
 	found := "no pem blocks"
 	if len(seen) > 0 {
 		found = "only " + strings.Join(seen, ", ")
 	}
 	return nil, fmt.Errorf("%s: no PRIVATE KEY block (found %s): %w", name, found, ErrNoPrivateKey)
+}
+
+// pemKeyResult is one private-key block of a PEM file: its key, or why it
+// could not be read.
+type pemKeyResult struct {
+	key any
+	err error
+}
+
+// pemPrivateKeys returns every private-key block of data in order; a block
+// that cannot be decrypted or parsed is returned with its error rather than
+// ending the walk, so that a listing can still show it.
+func pemPrivateKeys(data []byte, name string, password []byte, lim limits) []pemKeyResult {
+	var out []pemKeyResult
+	for i := 1; ; i++ {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return out
+		}
+		if isPEMKeyBlock(block.Type) {
+			k, err := decodePEMKey(block, i, name, password, lim)
+			out = append(out, pemKeyResult{key: k, err: err})
+		}
+	}
+}
+
+func isPEMKeyBlock(typ string) bool {
+	switch typ {
+	case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY":
+		return true
+	}
+	return false
+}
+
+// decodePEMKey decodes private-key block number i of the file name.
+func decodePEMKey(block *pem.Block, i int, name string, password []byte, lim limits) (any, error) {
+	if block.Type == "ENCRYPTED PRIVATE KEY" {
+		if len(password) == 0 {
+			return nil, fmt.Errorf("%s: private key is encrypted and no password is set: %w", name, ErrWrongPassword)
+		}
+		key, err := decryptPKCS8(block.Bytes, password, lim)
+		switch {
+		case errors.Is(err, errDecrypt):
+			return nil, fmt.Errorf("%s: cannot decrypt the private key with the given password: %w", name, ErrWrongPassword)
+		case err != nil:
+			return nil, fmt.Errorf("%s: encrypted private key: %w", name, err)
+		}
+		return key, nil
+	}
+	if _, ok := block.Headers["DEK-Info"]; ok {
+		// RFC 1423 PEM encryption is insecure (MD5 key derivation) and
+		// deprecated in crypto/x509, so it is refused with a conversion hint
+		// instead of being decrypted.
+		return nil, fmt.Errorf("%s: pem block %d (%s) uses legacy openssl pem encryption; convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`: %w", name, i, block.Type, ErrUnsupportedFormat)
+	}
+	key, err := parsePrivateKeyDER(block.Type, block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: pem block %d (%s) does not parse (%v): %w", name, i, block.Type, err, ErrCorrupt)
+	}
+	return key, nil
 }
 
 func parsePrivateKeyDER(typ string, der []byte) (any, error) {

@@ -12,7 +12,8 @@ import (
 
 // StoreRef names a truststore file and its password.
 type StoreRef struct {
-	// Path is a JKS or PKCS#12 store (detected by content) or a PEM bundle.
+	// Path is a JKS, JCEKS or PKCS#12 store (detected by content) or a PEM
+	// bundle.
 	Path string
 	// Password is the store password; it is ignored for PEM bundles.
 	Password []byte
@@ -109,7 +110,7 @@ func trustFromStore(data []byte, name string, password []byte, lim limits) ([]*x
 	case FormatPKCS12:
 		certs, err = trustFromPKCS12(data, password, lim)
 	case FormatJCEKS:
-		err = fmt.Errorf("jceks stores are not supported; convert with `keytool -importkeystore -srckeystore %s -srcstoretype jceks -destkeystore NEW.p12 -deststoretype pkcs12`: %w", name, ErrUnsupportedFormat)
+		certs, err = trustFromJCEKS(data, name, password, lim)
 	default:
 		err = fmt.Errorf("content is not pem, pkcs12, jks or jceks: %w", ErrUnsupportedFormat)
 	}
@@ -132,6 +133,26 @@ func trustFromJKS(data, password []byte) ([]*x509.Certificate, error) {
 			return nil, fmt.Errorf("alias %q: %v: %w", a, err, ErrCorrupt)
 		}
 		c, err := jksCertificates([]keystore.Certificate{e.Certificate})
+		if err != nil {
+			return nil, fmt.Errorf("alias %q: %w", a, err)
+		}
+		certs = append(certs, c...)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("store holds no trusted certificate entries, only key entries (%s) whose chains are not trusted; add CAs with `keytool -importcert -trustcacerts`: %w", quoteList(keys), ErrNoCertificates)
+	}
+	return certs, nil
+}
+
+func trustFromJCEKS(data []byte, name string, password []byte, lim limits) ([]*x509.Certificate, error) {
+	st, err := loadJCEKS(data, password, name, lim)
+	if err != nil {
+		return nil, err
+	}
+	keys, trusted := st.aliases()
+	var certs []*x509.Certificate
+	for _, a := range trusted {
+		c, err := st.chain(a)
 		if err != nil {
 			return nil, fmt.Errorf("alias %q: %w", a, err)
 		}

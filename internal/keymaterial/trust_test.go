@@ -62,8 +62,10 @@ func TestLoadTrust(t *testing.T) {
 			wantInMsg: []string{"-trustcacerts"}, src: store(func(f *fixtures) string { return f.twoKeys }, p12Pass)},
 		{name: "jks with only key entries has no trust", need: needKeytool, wantErr: ErrNoCertificates,
 			wantInMsg: []string{`"rsa"`}, src: store(func(f *fixtures) string { return f.jksKeys }, storePass)},
-		{name: "jceks truststore is refused", need: needKeytool, wantErr: ErrUnsupportedFormat,
-			wantInMsg: []string{"jceks"}, src: store(func(f *fixtures) string { return f.jceks }, storePass)},
+		{name: "jceks store counts only its trusted entry", need: needKeytool, wantCerts: 1,
+			src: store(func(f *fixtures) string { return f.jceks }, storePass)},
+		{name: "jceks with a secret-key entry is refused", need: needKeytool, wantErr: ErrUnsupportedFormat,
+			wantInMsg: []string{`"hadoop.secret"`}, src: store(func(f *fixtures) string { return f.jceksSecret }, storePass)},
 		{name: "keystore listed as pem file", need: needKeytool, wantErr: ErrUnsupportedFormat,
 			src: func(_ *testing.T, f *fixtures, _ string) TrustSource {
 				return TrustSource{PEMFiles: []string{f.jksTrust}}

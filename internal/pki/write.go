@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/pavlo-v-chernykh/keystore-go/v4"
+
+	"github.com/portcullis/portcullis/internal/keymaterial"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -192,29 +194,11 @@ func storeJKS(path string, ks keystore.KeyStore, pw []byte, perm os.FileMode) er
 // TrustAliases returns the alias WriteTrustJKS and WriteTrustPKCS12 give
 // each certificate: the subject common name (or "cert" if it has none),
 // lowercased, with characters other than letters, digits, '.', '_' and '-'
-// replaced by '-', and "-2", "-3", ... appended to repeats.
+// replaced by '-', and "-2", "-3", ... appended to repeats. It is
+// keymaterial.DeriveAliases, so that the names of written entries match the
+// names inspect gives unnamed ones.
 func TrustAliases(certs []*x509.Certificate) []string {
-	used := map[string]bool{}
-	out := make([]string, len(certs))
-	for i, c := range certs {
-		base := strings.Map(func(r rune) rune {
-			switch {
-			case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-				return r
-			}
-			return '-'
-		}, strings.ToLower(strings.TrimSpace(c.Subject.CommonName)))
-		if base == "" {
-			base = "cert"
-		}
-		alias := base
-		for n := 2; used[alias]; n++ {
-			alias = fmt.Sprintf("%s-%d", base, n)
-		}
-		used[alias] = true
-		out[i] = alias
-	}
-	return out
+	return keymaterial.DeriveAliases(certs)
 }
 
 // withoutRoot drops a trailing self-signed certificate.
