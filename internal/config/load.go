@@ -56,7 +56,8 @@ type Document struct {
 	Name string
 	// File is the decoded configuration, before defaults.
 	File File
-	pos  map[string]pos
+	pos  map[string]pos // where each key (or sequence item) starts
+	val  map[string]pos // where each key's value starts
 }
 
 // Load reads and strictly decodes the file at path. Problems lists syntax
@@ -71,11 +72,11 @@ func Load(path string) (*Document, Problems) {
 	return Parse(path, data)
 }
 
-var lineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+var lineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (?:column (\d+): )?(.*)$`)
 
 // Parse decodes configuration data; name is used in problems.
 func Parse(name string, data []byte) (*Document, Problems) {
-	d := &Document{Name: name, pos: map[string]pos{}}
+	d := &Document{Name: name, pos: map[string]pos{}, val: map[string]pos{}}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Problems{d.fromDecodeError(err.Error())}
@@ -118,10 +119,11 @@ func (d *Document) fromDecodeError(msg string) Problem {
 	p := Problem{File: d.Name, Message: msg}
 	if m := lineRe.FindStringSubmatch(msg); m != nil {
 		p.Line, _ = strconv.Atoi(m[1])
-		p.Message = m[2]
-		p.Path = d.pathAtLine(p.Line)
+		p.Col, _ = strconv.Atoi(m[2])
+		p.Message = m[3]
+		p.Path = d.pathAt(p.Line, p.Col)
 		if pp, ok := d.pos[p.Path]; ok {
-			p.Col = pp.col
+			p.Line, p.Col = pp.line, pp.col
 		}
 	}
 	if strings.HasSuffix(p.Message, "into time.Duration") {
@@ -131,10 +133,19 @@ func (d *Document) fromDecodeError(msg string) Problem {
 	return p
 }
 
-func (d *Document) pathAtLine(line int) string {
+// pathAt finds the key path of the value at line and col (0: anywhere on
+// the line). Without a column it takes the deepest path on the line, and
+// the lexically first of equals, so the answer never depends on map order.
+func (d *Document) pathAt(line, col int) string {
 	best := ""
 	for path, p := range d.pos {
-		if p.line == line && len(path) > len(best) {
+		v := d.val[path]
+		onLine := p.line == line || v.line == line
+		atCol := col == 0 || (p.line == line && p.col == col) || (v.line == line && v.col == col)
+		if !onLine || !atCol {
+			continue
+		}
+		if len(path) > len(best) || (len(path) == len(best) && path < best) {
 			best = path
 		}
 	}
@@ -202,6 +213,7 @@ func (d *Document) walk(n *yaml.Node, t reflect.Type, path string, probs *Proble
 			k, v := n.Content[i], n.Content[i+1]
 			child := join(path, k.Value)
 			d.pos[child] = pos{k.Line, k.Column}
+			d.val[child] = pos{v.Line, v.Column}
 			ft, ok := fields[k.Value]
 			if !ok {
 				*probs = append(*probs, Problem{File: d.Name, Line: k.Line, Col: k.Column, Path: child,
@@ -218,6 +230,7 @@ func (d *Document) walk(n *yaml.Node, t reflect.Type, path string, probs *Proble
 			k, v := n.Content[i], n.Content[i+1]
 			child := join(path, k.Value)
 			d.pos[child] = pos{k.Line, k.Column}
+			d.val[child] = pos{v.Line, v.Column}
 			d.walk(v, t.Elem(), child, probs)
 		}
 	case reflect.Slice:

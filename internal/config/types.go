@@ -91,7 +91,7 @@ func ParseByteSize(s string) (ByteSize, error) {
 // nodeError reports a bad value so that the YAML decoder collects it with the
 // others (a plain error would abort decoding at the first one).
 func nodeError(n *yaml.Node, format string, args ...any) error {
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, fmt.Sprintf(format, args...))}}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: column %d: %s", n.Line, n.Column, fmt.Sprintf(format, args...))}}
 }
 
 // StringList accepts either one string or a list of strings.
