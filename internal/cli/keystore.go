@@ -84,13 +84,14 @@ func (c *keystoreInspectCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	report := inspectStore(st, time.Now())
+	now := time.Now()
+	report := inspectStore(st, now)
 	if c.JSON {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(report)
 	}
-	writeInspectText(g.stdout, report)
+	writeInspectText(g.stdout, report, now)
 	return nil
 }
 
@@ -184,7 +185,7 @@ func inspectStore(st *keymaterial.Store, now time.Time) inspectReport {
 			case now.Before(c.NotBefore):
 				warn(e.Alias, "not_yet_valid", "certificate %q is not valid before %s", c.Subject.String(), c.NotBefore.UTC().Format(time.DateOnly))
 			case c.NotAfter.Sub(now) < expiringWithin:
-				warn(e.Alias, "expiring", "certificate %q expires in %d days (%s)", c.Subject.String(), daysLeft(c, now), c.NotAfter.UTC().Format(time.DateOnly))
+				warn(e.Alias, "expiring", "certificate %q expires %s (%s)", c.Subject.String(), inDays(daysLeft(c, now)), c.NotAfter.UTC().Format(time.DateOnly))
 			}
 		}
 		cs := keymaterial.CheckChain(e.Chain)
@@ -332,7 +333,7 @@ var kindNames = map[string]string{
 	string(keymaterial.EntryCertificate): "certificate (no key, not a trust anchor)",
 }
 
-func writeInspectText(w io.Writer, r inspectReport) {
+func writeInspectText(w io.Writer, r inspectReport, now time.Time) {
 	fmt.Fprintf(w, "%s: %s, %d %s\n", r.File, r.Format, len(r.Entries), plural(len(r.Entries), "entry", "entries"))
 	for i, e := range r.Entries {
 		fmt.Fprintf(w, "\nEntry %d: %q, %s\n", i+1, e.Alias, kindNames[e.Kind])
@@ -369,7 +370,7 @@ func writeInspectText(w io.Writer, r inspectReport) {
 				fmt.Fprintf(w, "    SANs:        %s\n", sans)
 			}
 			fmt.Fprintf(w, "    Serial:      %s\n", c.Serial)
-			fmt.Fprintf(w, "    Valid:       %s to %s (%s)\n", c.NotBefore.Format(time.DateTime), c.NotAfter.Format(time.DateTime), daysLabel(c.DaysLeft))
+			fmt.Fprintf(w, "    Valid:       %s to %s (%s)\n", c.NotBefore.Format(time.DateTime), c.NotAfter.Format(time.DateTime), daysLabel(c, now))
 			ca := ""
 			if c.IsCA {
 				ca = ", CA"
@@ -434,14 +435,40 @@ func sanList(s inspectSANs) string {
 	return strings.Join(parts, ", ")
 }
 
-func daysLabel(d int) string {
-	switch {
-	case d < 0:
-		return fmt.Sprintf("EXPIRED %d days ago", -d)
-	case d == 1:
-		return "1 day left"
+// daysLabel says how many whole days a certificate has left or, once it
+// has expired, how many whole days ago that was. days_left cannot say the
+// latter: it is rounded down, so a certificate that ended an hour ago has
+// -1 and one that ended 25 hours ago -2.
+func daysLabel(c inspectCert, now time.Time) string {
+	if !now.After(c.NotAfter) {
+		switch c.DaysLeft {
+		case 0:
+			return "less than a day left"
+		case 1:
+			return "1 day left"
+		default:
+			return fmt.Sprintf("%d days left", c.DaysLeft)
+		}
+	}
+	switch ago := int(now.Sub(c.NotAfter).Hours() / 24); ago {
+	case 0:
+		return "EXPIRED less than a day ago"
+	case 1:
+		return "EXPIRED 1 day ago"
 	default:
-		return fmt.Sprintf("%d days left", d)
+		return fmt.Sprintf("EXPIRED %d days ago", ago)
+	}
+}
+
+// inDays completes "expires ..." for d whole days left.
+func inDays(d int) string {
+	switch d {
+	case 0:
+		return "within a day"
+	case 1:
+		return "in 1 day"
+	default:
+		return fmt.Sprintf("in %d days", d)
 	}
 }
 
