@@ -32,6 +32,7 @@ type cliModel struct {
 	Quickstart quickstartCmd `cmd:"" help:"Create a demo PKI, a demo backend that requires the gateway's client certificate, and a gateway config; then serve them."`
 	PKI        pkiCmd        `cmd:"" name:"pki" help:"Certificate authority tasks: init-ca, issue, csr, sign, crl."`
 	Keystore   keystoreCmd   `cmd:"" help:"Inspect and convert keystores (PEM, PKCS#12, JKS, JCEKS)."`
+	HashAPIKey hashAPIKeyCmd `cmd:"" name:"hash-api-key" help:"Print the hash of an API key for applications[].api_keys (or --generate a new key)."`
 	Version    versionCmd    `cmd:"" help:"Print the version."`
 }
 

@@ -68,7 +68,7 @@ func newPKI(t *testing.T) *pkiSet {
 	p.other = testpki.NewCA(t, "otherCA")
 	p.backend = p.ca.Issue(t, "backend", testpki.Server(), testpki.DNS("localhost"), testpki.IP("127.0.0.1"))
 	p.gwClient = p.ca.Issue(t, "gateway", testpki.Client())
-	p.gwServer = p.ca.Issue(t, "gateway-listener", testpki.Server(), testpki.DNS("localhost", "api.example.test"), testpki.IP("127.0.0.1"))
+	p.gwServer = p.ca.Issue(t, "gateway-listener", testpki.Server(), testpki.DNS("localhost", "api.example.test", "certs.example.test", "open.example.test"), testpki.IP("127.0.0.1"))
 	p.intruder = p.other.Issue(t, "intruder", testpki.Client())
 	p.caFile = p.ca.WriteCA(t, p.dir, "ca")
 	p.otherCAFile = p.other.WriteCA(t, p.dir, "other-ca")

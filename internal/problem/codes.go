@@ -29,6 +29,28 @@ const (
 	CodeUpstreamTLSProtocolVersion    = "upstream.tls.protocol_version"
 	CodeUpstreamTLSHandshake          = "upstream.tls.handshake_failed"
 	CodeUpstreamTLSNotTLS             = "upstream.tls.not_tls"
+
+	// The Host header selects an API whose client-certificate policy differs
+	// from the one the TLS connection was negotiated under (SNI ≠ Host).
+	CodeMisdirected = "route.misdirected"
+
+	// Client-certificate authentication (consumer → gateway hop).
+	CodeClientCertMissing     = "mtls.client_cert_missing"
+	CodeClientCertUntrusted   = "mtls.client_cert_untrusted"
+	CodeClientCertExpired     = "mtls.client_cert_expired"
+	CodeClientCertNotYetValid = "mtls.client_cert_not_yet_valid"
+	CodeClientCertRevoked     = "mtls.client_cert_revoked"
+	CodeClientCertWrongUsage  = "mtls.client_cert_wrong_usage"
+	CodeClientCertNotAllowed  = "mtls.client_cert_not_allowed"
+	CodeUnknownApplication    = "mtls.unknown_application"
+	CodeRevocationUnavailable = "mtls.revocation_unavailable"
+
+	// API keys.
+	CodeAPIKeyMissing = "api_key.missing"
+	CodeAPIKeyInvalid = "api_key.invalid"
+
+	// Combined authentication (all_of).
+	CodeConflictingApplications = "auth.conflicting_applications"
 )
 
 // Catalogue lists every code with its HTTP status and the title clients see.
@@ -54,6 +76,19 @@ var Catalogue = map[string]Entry{
 	CodeUpstreamTLSProtocolVersion:    {502, "No TLS version in common with the upstream"},
 	CodeUpstreamTLSHandshake:          {502, "TLS handshake with the upstream failed"},
 	CodeUpstreamTLSNotTLS:             {502, "Upstream does not speak TLS"},
+	CodeMisdirected:                   {421, "Request sent on a connection for another host"},
+	CodeClientCertMissing:             {401, "Client certificate required"},
+	CodeClientCertUntrusted:           {401, "Client certificate is not trusted"},
+	CodeClientCertExpired:             {401, "Client certificate has expired"},
+	CodeClientCertNotYetValid:         {401, "Client certificate is not yet valid"},
+	CodeClientCertRevoked:             {401, "Client certificate has been revoked"},
+	CodeClientCertWrongUsage:          {401, "Client certificate is not valid for client authentication"},
+	CodeClientCertNotAllowed:          {403, "Client certificate is not allowed for this API"},
+	CodeUnknownApplication:            {401, "Client certificate belongs to no application"},
+	CodeRevocationUnavailable:         {401, "Client certificate revocation status unavailable"},
+	CodeAPIKeyMissing:                 {401, "API key required"},
+	CodeAPIKeyInvalid:                 {401, "API key is not valid"},
+	CodeConflictingApplications:       {401, "Credentials belong to different applications"},
 }
 
 // Entry is the client-facing part of a code.

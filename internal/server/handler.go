@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/problem"
-	"github.com/portcullis/portcullis/internal/upstream"
+	"github.com/portcullis/portcullis/internal/snapshot"
 )
 
 type handler struct {
@@ -30,7 +30,7 @@ type exchange struct {
 	status  int
 	written int64
 	body    countingBody
-	res     upstream.Result
+	x       snapshot.Exchange
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -122,9 +122,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		api, methodMismatch := l.Router.Match(hostOnly(r.Host), r.URL.Path, r.Method)
 		switch {
+		case api != nil && api.NeedsClientCert() && !l.RequestsCert(serverName(r)):
+			apiName = api.Name
+			err = problem.New(problem.CodeMisdirected, "This connection was not set up for this host; open a new connection to it.")
 		case api != nil:
 			apiName = api.Name
-			err = api.Serve(ex, r, &ex.res)
+			err = api.Serve(ex, r, &ex.x)
 		case methodMismatch:
 			err = problem.New(problem.CodeMethodNotAllowed, "This API does not accept the "+r.Method+" method on this path.")
 		default:
@@ -160,14 +163,28 @@ func asProblem(err error) *problem.Error {
 	return problem.Wrap(problem.CodeInternal, "The gateway could not handle this request; quote the request id to the operator.", err)
 }
 
+// serverName is the SNI the connection was handshaken for.
+func serverName(r *http.Request) string {
+	if r.TLS == nil {
+		return ""
+	}
+	return r.TLS.ServerName
+}
+
+// logFailure writes the operator's line for a rejection that has something
+// to explain (a cause or a diagnosis); plain 404s and 405s are in the access
+// log only.
 func (h *handler) logFailure(id, api string, r *http.Request, pe *problem.Error) {
 	status := pe.HTTPStatus()
-	if status < 500 && pe.Cause == nil {
+	if status < 500 && pe.Cause == nil && len(pe.Log) == 0 {
 		return
 	}
-	level := slog.LevelWarn
-	if pe.Code == problem.CodeInternal {
+	level := slog.LevelInfo
+	switch {
+	case pe.Code == problem.CodeInternal:
 		level = slog.LevelError
+	case status >= 500:
+		level = slog.LevelWarn
 	}
 	attrs := []any{"request_id", id, "listener", h.name, "api", api, "status", status, "code", pe.Code}
 	if pe.Cause != nil {
@@ -179,7 +196,7 @@ func (h *handler) logFailure(id, api string, r *http.Request, pe *problem.Error)
 
 func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *http.Request, ex *exchange) {
 	total := time.Since(start)
-	attrs := make([]slog.Attr, 0, 18)
+	attrs := make([]slog.Attr, 0, 20)
 	attrs = append(attrs,
 		slog.String("request_id", id),
 		slog.String("listener", h.name),
@@ -199,8 +216,14 @@ func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *h
 	if code != "" {
 		attrs = append(attrs, slog.String("code", code))
 	}
-	if ex.res.Target != "" {
-		attrs = append(attrs, slog.String("upstream", ex.res.Target), slog.Float64("upstream_ms", ms(ex.res.Duration)))
+	if p := ex.x.Principal; p != nil {
+		attrs = append(attrs, slog.String("application", p.Application), slog.Any("auth", p.Methods))
+		if p.Cert != nil {
+			attrs = append(attrs, slog.String("client_cert_subject", p.Subject), slog.String("client_cert_sha256", p.Fingerprint))
+		}
+	}
+	if u := ex.x.Upstream; u.Target != "" {
+		attrs = append(attrs, slog.String("upstream", u.Target), slog.Float64("upstream_ms", ms(u.Duration)))
 	}
 	h.s.access.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }

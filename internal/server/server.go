@@ -40,6 +40,7 @@ func New(log, access *slog.Logger) *Server {
 func (s *Server) Start(snap *snapshot.Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	snap.Activate()
 	s.holder.Store(snap)
 	s.static = map[string]snapshot.ListenerStatic{}
 	type bound struct {
@@ -133,6 +134,7 @@ func (s *Server) Reload(snap *snapshot.Snapshot) error {
 			return fmt.Errorf("%w: listener %q changed address, limits, timeouts, http2 or redirect; restart to apply", ErrListenersChanged, name)
 		}
 	}
+	snap.Activate()
 	old := s.holder.Store(snap)
 	if old != nil {
 		// Idle pooled connections of the old snapshot would never be used
@@ -189,8 +191,8 @@ func (s *Server) httpsServer(name string, st snapshot.ListenerStatic) *http.Serv
 		TLSConfig: &tls.Config{
 			// Every handshake takes the current snapshot's configuration, so
 			// new certificates apply without closing existing connections.
-			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				return s.holder.Load().Listeners[name].TLS, nil
+			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				return s.holder.Load().Listeners[name].ConfigFor(hello.ServerName), nil
 			},
 		},
 	}

@@ -2,11 +2,13 @@ package snapshot
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/trust"
 )
 
 func (c *compiler) listener(path string, l config.Listener, apis []config.API) {
@@ -51,6 +53,66 @@ func (c *compiler) listener(path string, l config.Listener, apis []config.API) {
 			served = append(served, a)
 		}
 	}
+	base := &tls.Config{
+		MinVersion:     tlsVersion(l.TLS.MinVersion),
+		NextProtos:     protos,
+		GetCertificate: sel.get,
+	}
+	cc := clientCerts{mode: l.TLS.ClientCertificates, plain: base, hosts: map[string]bool{}, wildcard: map[string]bool{}}
+	switch cc.mode {
+	case config.ClientCertRequest:
+		// Ask for a certificate without verifying it in the handshake
+		// (RequestClientCert, not VerifyClientCertIfGiven), so a bad one
+		// reaches the API's policy and gets a precise 401 instead of a
+		// handshake failure (DESIGN §7). Ask only on names that serve an API
+		// using one: some clients break when asked.
+		cc.requesting = base.Clone()
+		cc.requesting.ClientAuth = tls.RequestClientCert
+		for _, a := range served {
+			if !a.needsCert {
+				continue
+			}
+			switch {
+			case a.Host == "":
+				cc.all = true
+			case strings.HasPrefix(a.Host, "*."):
+				cc.wildcard[a.Host[2:]] = true
+			default:
+				cc.hosts[a.Host] = true
+			}
+		}
+	case config.ClientCertRequire:
+		cc.requesting = base.Clone()
+		cc.requesting.ClientAuth = tls.RequireAndVerifyClientCert
+		cc.requesting.ClientCAs = x509.NewCertPool()
+		var sets []*trust.Set
+		for _, name := range l.TLS.ClientTrust {
+			if ts, ok := c.trust[name]; ok {
+				for _, cert := range ts.Certs {
+					cc.requesting.ClientCAs.AddCert(cert)
+				}
+			}
+			if set, ok := c.sets[name]; ok {
+				sets = append(sets, set)
+			}
+		}
+		// Go's handshake verifies the chain against ClientCAs; the trust
+		// sets add the revocation checks Go does not do.
+		cc.requesting.VerifyConnection = func(cs tls.ConnectionState) error {
+			var first error
+			for _, set := range sets {
+				_, err := set.Verify(cs.PeerCertificates, x509.ExtKeyUsageClientAuth, c.o.Now())
+				if err == nil {
+					return nil
+				}
+				if first == nil {
+					first = err
+				}
+			}
+			return first
+		}
+		cc.all = true
+	}
 	static := ListenerStatic{
 		Address:           l.Address,
 		HTTP2:             len(protos) == 2,
@@ -64,17 +126,56 @@ func (c *compiler) listener(path string, l config.Listener, apis []config.API) {
 		static.RedirectAddress, static.RedirectPort = r.Address, r.Port
 	}
 	c.snap.Listeners[l.Name] = &Listener{
-		Name:   l.Name,
-		Static: static,
-		TLS: &tls.Config{
-			MinVersion:     tlsVersion(l.TLS.MinVersion),
-			NextProtos:     protos,
-			GetCertificate: sel.get,
-		},
+		Name:         l.Name,
+		Static:       static,
+		certs:        cc,
 		Router:       newRouter(served),
 		MaxBodyBytes: int64(l.Limits.MaxBodyBytes),
 	}
 }
+
+// clientCerts decides per SNI name whether the handshake asks for a client
+// certificate.
+type clientCerts struct {
+	mode       config.ClientCertMode
+	plain      *tls.Config
+	requesting *tls.Config // nil in mode none
+	all        bool        // every name asks (mode require, or an mtls API for any host)
+	hosts      map[string]bool
+	wildcard   map[string]bool
+}
+
+func (cc *clientCerts) requests(serverName string) bool {
+	if cc.requesting == nil {
+		return false
+	}
+	if cc.all {
+		return true
+	}
+	name := strings.ToLower(serverName)
+	if cc.hosts[name] {
+		return true
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 && cc.wildcard[name[i+1:]] {
+		return true
+	}
+	return false
+}
+
+// ConfigFor returns the TLS configuration for a handshake that sent
+// serverName as SNI. It is called for every handshake and does not allocate.
+func (l *Listener) ConfigFor(serverName string) *tls.Config {
+	if l.certs.requests(serverName) {
+		return l.certs.requesting
+	}
+	return l.certs.plain
+}
+
+// RequestsCert reports whether a connection handshaken for serverName was
+// asked for a client certificate. A request whose Host selects an API that
+// needs one, on a connection that was not asked, gets 421 so the client
+// retries on a connection made for that host (RFC 9110 §15.5.20).
+func (l *Listener) RequestsCert(serverName string) bool { return l.certs.requests(serverName) }
 
 // certSelector picks a listener certificate by SNI: an exact name, then a
 // wildcard one label deep, then the default (the first configured). Clients

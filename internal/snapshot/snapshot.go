@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -11,8 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/auth"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keymaterial"
+	"github.com/portcullis/portcullis/internal/trust"
 	"github.com/portcullis/portcullis/internal/upstream"
 )
 
@@ -32,6 +35,8 @@ type Snapshot struct {
 	Certificates []CertUse
 	// ShutdownGrace is how long in-flight requests may finish on shutdown.
 	ShutdownGrace time.Duration
+
+	trustSets []*trust.Set
 }
 
 // CertUse names where a certificate is used.
@@ -46,9 +51,10 @@ type Listener struct {
 	// Static holds the settings bound when the socket is opened; a reload
 	// cannot change them.
 	Static ListenerStatic
-	// TLS is returned from the listening socket's GetConfigForClient, so a new
-	// snapshot's certificates apply to the next handshake.
-	TLS *tls.Config
+	// certs holds the TLS configurations ConfigFor returns from the
+	// socket's GetConfigForClient, so a new snapshot's certificates and
+	// trust apply to the next handshake.
+	certs clientCerts
 	// Router holds the APIs served on this listener.
 	Router *Router
 	// MaxBodyBytes caps request bodies; negative means no limit.
@@ -80,7 +86,25 @@ type API struct {
 	stripPrefix bool
 	listeners   []string
 	Upstream    *upstream.Upstream
+	// auth is nil for an open API.
+	auth auth.Authenticator
+	// needsCert is true when the API can use a client certificate, so the
+	// handshake must have asked for one.
+	needsCert bool
+	forward   config.ForwardMode
 }
+
+// Exchange is what a request's run through an API produced, for the access
+// log.
+type Exchange struct {
+	// Principal is who authenticated (nil for an open API or a rejection).
+	Principal *auth.Principal
+	Upstream  upstream.Result
+}
+
+// NeedsClientCert reports whether the API can authenticate with a client
+// certificate, so the connection's handshake must have requested one.
+func (a *API) NeedsClientCert() bool { return a.needsCert }
 
 func (a *API) allowsMethod(m string) bool {
 	if len(a.methods) == 0 {
@@ -94,16 +118,37 @@ func (a *API) allowsMethod(m string) bool {
 	return false
 }
 
-// Serve forwards r to the API's upstream, first removing the matched prefix
-// when the API strips it. It returns a *problem.Error when nothing was written.
-func (a *API) Serve(w http.ResponseWriter, r *http.Request, res *upstream.Result) error {
+// Serve runs the API's pipeline: remove every incoming forwarded-certificate
+// header, authenticate (the principal lands in x),
+// put the verified client certificate in the configured header, remove the
+// matched prefix when the API strips it, and forward to the upstream. The
+// returns a *problem.Error when nothing was written.
+func (a *API) Serve(w http.ResponseWriter, r *http.Request, x *Exchange) error {
+	// First, on every API: nothing after this may see a client's forged
+	// certificate header, and only the verified chain is forwarded.
+	auth.StripForwardedCertHeaders(r.Header)
+	if a.auth != nil {
+		p, err := a.auth.Authenticate(r)
+		if err != nil {
+			return err
+		}
+		x.Principal = p
+		if len(p.Chain) > 0 {
+			switch a.forward {
+			case config.ForwardRFC9440:
+				auth.SetRFC9440(r.Header, p.Chain)
+			case config.ForwardXFCC:
+				auth.SetXFCC(r.Header, p.Chain)
+			}
+		}
+	}
 	if a.stripPrefix && a.prefix != "/" {
 		r.URL.Path = stripped(r.URL.Path, a.prefix)
 		if r.URL.RawPath != "" {
 			r.URL.RawPath = stripped(r.URL.RawPath, a.prefix)
 		}
 	}
-	return a.Upstream.Forward(w, r, res)
+	return a.Upstream.Forward(w, r, &x.Upstream)
 }
 
 func stripped(p, prefix string) string {
@@ -114,9 +159,20 @@ func stripped(p, prefix string) string {
 	return p
 }
 
-// Close releases the snapshot's idle upstream connections. Requests still in
-// flight on it finish normally.
+// Activate starts the snapshot's background work (revocation list
+// refresh). Call it when the snapshot starts serving.
+func (s *Snapshot) Activate() {
+	for _, t := range s.trustSets {
+		t.Start()
+	}
+}
+
+// Close stops background work and releases the snapshot's idle upstream
+// connections. Requests still in flight on it finish normally.
 func (s *Snapshot) Close() {
+	for _, t := range s.trustSets {
+		t.Close()
+	}
 	for _, a := range s.APIs {
 		a.Upstream.Close()
 	}
@@ -139,13 +195,18 @@ type Options struct {
 	BaseDir string
 	// Now is the clock used to check certificate validity. Default time.Now.
 	Now func() time.Time
+	// Logger receives revocation refresh events. Default: discarded.
+	Logger *slog.Logger
 }
 
 type compiler struct {
-	o     Options
-	probs config.Problems
-	snap  *Snapshot
-	trust map[string]*keymaterial.TrustSet
+	o            Options
+	probs        config.Problems
+	snap         *Snapshot
+	trust        map[string]*keymaterial.TrustSet
+	sets         map[string]*trust.Set
+	apps         []config.Application
+	applications *auth.Applications
 }
 
 func (c *compiler) add(path string, format string, args ...any) {
@@ -167,7 +228,10 @@ func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := &compiler{o: o, trust: map[string]*keymaterial.TrustSet{}, snap: &Snapshot{
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &compiler{o: o, trust: map[string]*keymaterial.TrustSet{}, sets: map[string]*trust.Set{}, snap: &Snapshot{
 		Listeners:     map[string]*Listener{},
 		Warnings:      config.Warnings(f),
 		AccessLog:     f.Log.AccessLog == nil || *f.Log.AccessLog,
@@ -175,7 +239,9 @@ func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
 	}}
 	for name, ts := range f.TrustStores {
 		c.trustStore(name, ts)
+		c.trustSet(name, ts)
 	}
+	c.compileApplications(f.Applications)
 	for i, a := range f.APIs {
 		c.api(fmt.Sprintf("apis[%d]", i), a)
 	}
@@ -199,6 +265,7 @@ func (c *compiler) secret(path, env, file string) []byte {
 
 func (c *compiler) trustStore(name string, ts config.TrustStore) {
 	path := "trust_stores." + name
+	before := len(c.probs)
 	src := keymaterial.TrustSource{}
 	for _, p := range ts.PEM {
 		src.PEMFiles = append(src.PEMFiles, c.file(p))
@@ -206,6 +273,9 @@ func (c *compiler) trustStore(name string, ts config.TrustStore) {
 	for i, s := range ts.Truststores {
 		pw := c.secret(fmt.Sprintf("%s.truststores[%d].password_env", path, i), s.PasswordEnv, s.PasswordFile)
 		src.Truststores = append(src.Truststores, keymaterial.StoreRef{Path: c.file(s.Path), Password: pw})
+	}
+	if len(c.probs) > before {
+		return
 	}
 	set, err := keymaterial.LoadTrust(src)
 	if err != nil {
@@ -219,6 +289,7 @@ func (c *compiler) trustStore(name string, ts config.TrustStore) {
 }
 
 func (c *compiler) identity(path string, k config.KeySource) *keymaterial.Identity {
+	before := len(c.probs)
 	var src keymaterial.IdentitySource
 	if k.Keystore != nil {
 		ks := k.Keystore
@@ -234,6 +305,11 @@ func (c *compiler) identity(path string, k config.KeySource) *keymaterial.Identi
 			KeyFile:  c.file(k.Key),
 			Password: c.secret(path+".key_password_env", k.KeyPasswordEnv, k.KeyPasswordFile),
 		}
+	}
+	if len(c.probs) > before {
+		// A password could not be read: opening the store without it would
+		// only add a misleading "wrong password".
+		return nil
 	}
 	id, err := keymaterial.LoadIdentity(src, c.o.Now())
 	if err != nil {
@@ -293,8 +369,18 @@ func (c *compiler) api(path string, a config.API) {
 		c.add(path+".upstream", "%v", err)
 		return
 	}
+	var au auth.Authenticator
+	if a.Auth != nil {
+		if au = c.authenticator(path+".auth", a, a.Auth); au == nil {
+			up.Close()
+			return
+		}
+	}
 	methods := a.Match.Methods
 	c.snap.APIs = append(c.snap.APIs, &API{
+		auth:        au,
+		needsCert:   a.Auth.Uses("mtls"),
+		forward:     a.ForwardClientCert,
 		Name:        a.Name,
 		Host:        strings.ToLower(a.Match.Host),
 		prefix:      normalizePrefix(a.Match.PathPrefix),
