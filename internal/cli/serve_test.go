@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/pki"
 	"github.com/portcullis/portcullis/internal/problem"
@@ -371,4 +372,73 @@ func freePorts(t *testing.T, n int) []string {
 		l.Close()
 	}
 	return addrs
+}
+
+// TestUpstreamCertificateRevoked: a CRL on the upstream's trust store is
+// enforced for the gateway→API hop too.
+func TestUpstreamCertificateRevoked(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := pki.InitCA(filepath.Join(dir, "ca"), pki.CAOptions{Name: "apimanCA", Days: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := ca.Issue(pki.IssueOptions{Name: "localhost", DNS: []string{"localhost"}, Server: true, Days: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pkiSet{dir: dir, ca: &testpki.CA{Cert: ca.Cert, Key: ca.Key}}
+	p.backend = &testpki.Leaf{Cert: be.Cert, Key: be.Key}
+	p.caFile = filepath.Join(dir, "ca", pki.CertFile)
+	p.gwCert, p.gwKey = p.ca.Issue(t, "listener", testpki.Server(), testpki.DNS("localhost")).WriteFiles(t, dir, "listener")
+	p.clientCert, p.clientKey = p.ca.Issue(t, "gateway", testpki.Client()).WriteFiles(t, dir, "gw-client")
+	b := newBackend(t, p)
+	crlFile := filepath.Join(dir, "ca.crl")
+	writeCRL := func() {
+		crl, err := ca.CRL(time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testpki.WriteFile(t, crlFile, crl)
+	}
+	writeCRL()
+	cfg := strings.Replace(storyAConfig(p, b, ""), "internal: { pem: "+p.caFile+" }",
+		"internal: { pem: "+p.caFile+", crl: { files: ["+crlFile+"], refresh: 100ms } }", 1)
+	g := startGateway(t, writeConfig(t, dir, cfg))
+	get := func() *http.Response {
+		resp, err := clientFor(p).Get("https://" + g.addr + "/a/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := get()
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("before revocation: %s", resp.Status)
+	}
+	if err := ca.Revoke(be.Cert.SerialNumber, 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	writeCRL()
+	// Pooled connections were verified before the revocation; new ones
+	// must not be. Close the pool by waiting for the CRL refresh and then
+	// asking for a fresh handshake: the backend drops idle connections.
+	time.Sleep(300 * time.Millisecond)
+	b.CloseClientConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := get()
+		if resp.StatusCode == 502 {
+			if d := readProblem(t, resp); d.Code != problem.CodeUpstreamTLSCertRevoked {
+				t.Fatalf("code %q, want %q", d.Code, problem.CodeUpstreamTLSCertRevoked)
+			}
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the revoked upstream certificate was still accepted after 10s")
+		}
+		b.CloseClientConnections()
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -201,6 +201,7 @@ type Options struct {
 
 type compiler struct {
 	o            Options
+	cfg          config.File
 	probs        config.Problems
 	snap         *Snapshot
 	trust        map[string]*keymaterial.TrustSet
@@ -231,7 +232,7 @@ func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &compiler{o: o, trust: map[string]*keymaterial.TrustSet{}, sets: map[string]*trust.Set{}, snap: &Snapshot{
+	c := &compiler{o: o, cfg: f, trust: map[string]*keymaterial.TrustSet{}, sets: map[string]*trust.Set{}, snap: &Snapshot{
 		Listeners:     map[string]*Listener{},
 		Warnings:      config.Warnings(f),
 		AccessLog:     f.Log.AccessLog == nil || *f.Log.AccessLog,
@@ -346,6 +347,11 @@ func (c *compiler) api(path string, a config.API) {
 		opts.Targets = append(opts.Targets, tu)
 	}
 	if u.TLS.Trust != "" {
+		if ts := c.cfg.TrustStores[u.TLS.Trust]; ts.CRL != nil || (ts.OCSP != nil && ts.OCSP.Enabled) {
+			if s, ok := c.sets[u.TLS.Trust]; ok {
+				opts.TLS.Revocation = s.VerifyConnection(x509.ExtKeyUsageServerAuth)
+			}
+		}
 		if set, ok := c.trust[u.TLS.Trust]; ok {
 			opts.TLS.RootCAs = set.Pool
 			for _, cert := range set.Certs {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/problem"
+	"github.com/portcullis/portcullis/internal/trust"
 )
 
 // Hop names the connection a diagnosis is about.
@@ -109,6 +110,10 @@ func classifyUpstream(d *Diagnosis, err error, c *UpstreamContext) bool {
 			fmt.Sprintf("The upstream %s presented a certificate whose public key (pin %s) matches none of the %d pins configured for API %q.",
 				c.Peer, pe.Got, len(pe.Want), c.API),
 			fmt.Sprintf("If the upstream's key was rotated on purpose, add %s to the API's upstream.tls.pins (keep the old pin until the rollout ends); otherwise treat this as possible interception.", pe.Got))
+		return true
+	}
+	if te, ok := errors.AsType[*trust.Error](err); ok {
+		trustFailure(d, te, c)
 		return true
 	}
 	if ua, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
@@ -374,4 +379,27 @@ func versionName(v uint16) string {
 		return "TLS 1.2"
 	}
 	return tls.VersionName(v)
+}
+
+// trustFailure explains a failure of the trust set's own verification, which
+// runs for upstreams whose trust store has revocation configured.
+func trustFailure(d *Diagnosis, te *trust.Error, c *UpstreamContext) {
+	plain := fmt.Sprintf("The upstream %s presented a certificate that trust set %q rejects: %s.", c.Peer, te.Set, te.Detail)
+	switch te.Reason {
+	case trust.ReasonRevoked:
+		d.set(problem.CodeUpstreamTLSCertRevoked, "revoked", plain,
+			"The upstream's certificate was revoked by its CA: give the upstream a new certificate.")
+	case trust.ReasonRevocationUnavailable:
+		d.set(problem.CodeUpstreamTLSRevocationUnavailable, "revocation_unavailable", plain,
+			fmt.Sprintf("Make the CRL or OCSP responder of trust store %q reachable, or set its revocation_policy: fail_open if that risk is acceptable.", te.Set))
+	case trust.ReasonExpired:
+		d.set(problem.CodeUpstreamTLSCertExpired, "cert_expired", plain, "Renew the upstream's certificate (or the CA in its chain).")
+	case trust.ReasonNotYetValid:
+		d.set(problem.CodeUpstreamTLSCertNotYetValid, "cert_not_yet_valid", plain, "Check the clocks of the gateway and the CA, or wait until the certificate is valid.")
+	case trust.ReasonWrongUsage:
+		d.set(problem.CodeUpstreamTLSCertInvalid, "cert_invalid", plain, "Reissue the upstream's certificate with the serverAuth extended key usage.")
+	default:
+		d.set(problem.CodeUpstreamTLSUnknownAuthority, "unknown_authority", plain,
+			fmt.Sprintf("Add the upstream's CA to trust store %q, or fix the upstream's chain (a missing intermediate is common).", te.Set))
+	}
 }

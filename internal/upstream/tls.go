@@ -38,6 +38,9 @@ func (u *Upstream) tlsConfig(o TLSOptions) (*tls.Config, error) {
 		verifyChain: !o.InsecureSkipVerify && !o.VerifyHostname,
 		pinText:     o.Pins,
 	}
+	if !o.InsecureSkipVerify {
+		v.revocation = o.Revocation
+	}
 	for _, p := range o.Pins {
 		raw, err := base64.StdEncoding.DecodeString(p)
 		if err != nil || len(raw) != sha256.Size {
@@ -57,7 +60,7 @@ func (u *Upstream) tlsConfig(o TLSOptions) (*tls.Config, error) {
 		// instead; only an explicit InsecureSkipVerify verifies nothing.
 		cfg.InsecureSkipVerify = true //nolint:gosec // Named unsafe option, or chain verified in verifyConnection.
 	}
-	if v.verifyChain || len(v.pins) > 0 {
+	if v.verifyChain || len(v.pins) > 0 || v.revocation != nil {
 		cfg.VerifyConnection = v.verifyConnection
 	}
 	return cfg, nil
@@ -70,6 +73,7 @@ type verifier struct {
 	verifyChain bool
 	pins        [][sha256.Size]byte
 	pinText     []string
+	revocation  func(tls.ConnectionState) error
 }
 
 // verifyConnection fails the handshake (closed) when the chain does not
@@ -93,6 +97,11 @@ func (v *verifier) verifyConnection(cs tls.ConnectionState) error {
 		}
 		if _, err := leaf.Verify(opts); err != nil {
 			return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+		}
+	}
+	if v.revocation != nil {
+		if err := v.revocation(cs); err != nil {
+			return err
 		}
 	}
 	if len(v.pins) == 0 {

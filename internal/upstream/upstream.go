@@ -58,6 +58,10 @@ type TLSOptions struct {
 	// MinVersion is tls.VersionTLS12 or tls.VersionTLS13. Zero means
 	// TLS 1.2.
 	MinVersion uint16
+	// Revocation, when set, runs after the chain and name checks of every
+	// full handshake (for example a trust set's CRL/OCSP check); its error
+	// fails the handshake. It is skipped only with InsecureSkipVerify.
+	Revocation func(tls.ConnectionState) error
 	// Pins are standard base64 encodings of the SHA-256 digest of a
 	// certificate's SubjectPublicKeyInfo. When any are set, the upstream's
 	// leaf must match one of them (in addition to chain verification).
