@@ -22,7 +22,16 @@ const (
 	DefaultCRLRefresh          = 10 * time.Minute
 	DefaultRevocationPolicy    = FailClosed
 	DefaultAPIKeyHeader        = "X-API-Key"
+	DefaultOAuth2PathPrefix    = "/oauth2"
+	DefaultTokenTTL            = 15 * time.Minute
+	DefaultSigningAlgorithm    = "ES256"
+	DefaultKeyRotation         = 24 * time.Hour
+	DefaultTokenLeeway         = 30 * time.Second
 )
+
+// DefaultTokenAlgorithms are the signature algorithms an API accepts when it
+// names none: asymmetric only, never "none" or HMAC.
+var DefaultTokenAlgorithms = []string{"ES256", "RS256", "PS256", "EdDSA"}
 
 // WithDefaults returns f with every unset field given its default. It does
 // not modify f.
@@ -53,6 +62,30 @@ func WithDefaults(f File) File {
 			stores[name] = ts
 		}
 		f.TrustStores = stores
+	}
+	if as := f.AuthorizationServer; as != nil {
+		c := *as
+		if c.PathPrefix == "" {
+			c.PathPrefix = DefaultOAuth2PathPrefix
+		}
+		if c.TokenTTL == 0 {
+			c.TokenTTL = DefaultTokenTTL
+		}
+		if c.Algorithm == "" {
+			c.Algorithm = DefaultSigningAlgorithm
+		}
+		if c.RotateEvery == 0 {
+			c.RotateEvery = DefaultKeyRotation
+		}
+		f.AuthorizationServer = &c
+	}
+	f.Applications = append([]Application(nil), f.Applications...)
+	for i := range f.Applications {
+		if o := f.Applications[i].OAuth2; o != nil && o.ClientID == "" {
+			c := *o
+			c.ClientID = f.Applications[i].ID
+			f.Applications[i].OAuth2 = &c
+		}
 	}
 	f.Listeners = append([]Listener(nil), f.Listeners...)
 	for i := range f.Listeners {
@@ -96,6 +129,16 @@ func WithDefaults(f File) File {
 			m := *a.MTLS
 			m.RequireClientAuthEKU = ptr(true)
 			a.MTLS = &m
+		}
+		if a.OAuth2 != nil {
+			o := *a.OAuth2
+			if len(o.Algorithms) == 0 {
+				o.Algorithms = DefaultTokenAlgorithms
+			}
+			if o.Leeway == 0 {
+				o.Leeway = DefaultTokenLeeway
+			}
+			a.OAuth2 = &o
 		}
 		if a.Auth.Uses("api_key") {
 			k := APIKeyPolicy{}

@@ -20,8 +20,122 @@ type File struct {
 	// APIs are the published APIs.
 	APIs []API `yaml:"apis"`
 	// Applications are the API consumers, with the credentials that identify
-	// them (client certificates, API keys).
+	// them (client certificates, API keys, OAuth2 client registrations).
 	Applications []Application `yaml:"applications"`
+	// AuthorizationServer turns on the built-in OAuth2 authorization server
+	// (client_credentials) for the applications' OAuth2 clients.
+	AuthorizationServer *AuthorizationServer `yaml:"authorization_server"`
+}
+
+// AuthorizationServer configures the built-in OAuth2 authorization server.
+type AuthorizationServer struct {
+	// Issuer is the "iss" of its tokens and the base of its metadata, e.g.
+	// "https://gateway.example.com:8443". Required.
+	Issuer string `yaml:"issuer"`
+	// Listeners serve its endpoints. Default: every listener.
+	Listeners []string `yaml:"listeners"`
+	// PathPrefix is where the token, JWKS, introspection and revocation
+	// endpoints live. Default "/oauth2".
+	PathPrefix string `yaml:"path_prefix"`
+	// TokenTTL is the lifetime of access tokens. Default 15m.
+	TokenTTL time.Duration `yaml:"token_ttl"`
+	// Algorithm signs tokens: ES256 (default), RS256 or EdDSA.
+	Algorithm string `yaml:"algorithm"`
+	// RotateEvery replaces the signing key on this schedule; the previous
+	// key stays published until its tokens expire. Default 24h.
+	RotateEvery time.Duration `yaml:"rotate_every"`
+	// KeyDir keeps signing keys across restarts (files 0600). Default: keys
+	// live in memory only and a restart invalidates issued tokens.
+	KeyDir string `yaml:"key_dir"`
+	// Trust names the trust stores for tls_client_auth client certificates.
+	Trust StringList `yaml:"trust"`
+}
+
+// OAuth2Client registers an application as an OAuth2 client of the built-in
+// authorization server.
+type OAuth2Client struct {
+	// ClientID defaults to the application's id.
+	ClientID string `yaml:"client_id"`
+	// AuthMethods allowed: client_secret_basic, client_secret_post,
+	// private_key_jwt, tls_client_auth, self_signed_tls_client_auth.
+	AuthMethods []string `yaml:"auth_methods"`
+	// SecretHashes are "sha256:<hex>" hashes of client secrets.
+	SecretHashes []string `yaml:"secret_hashes"`
+	// PublicKeys are PEM files with the keys that sign private_key_jwt
+	// assertions.
+	PublicKeys StringList `yaml:"public_keys"`
+	// TLSClientAuth is what the client certificate must carry for
+	// tls_client_auth (at least one field).
+	TLSClientAuth *TLSClientAuth `yaml:"tls_client_auth"`
+	// SelfSignedCerts are PEM files with the certificates accepted for
+	// self_signed_tls_client_auth.
+	SelfSignedCerts StringList `yaml:"self_signed_certs"`
+	// Scopes the client may be granted.
+	Scopes []string `yaml:"scopes"`
+	// BindTokens binds tokens to the client certificate (RFC 8705) when the
+	// client authenticated with one.
+	BindTokens bool `yaml:"bind_tokens"`
+}
+
+// TLSClientAuth is RFC 8705 §2.1.2's registration of a client certificate.
+type TLSClientAuth struct {
+	SubjectDN string `yaml:"subject_dn"`
+	DNS       string `yaml:"dns"`
+	URI       string `yaml:"uri"`
+}
+
+// OAuth2Policy is an API's token validation policy.
+type OAuth2Policy struct {
+	// Issuers whose tokens are accepted.
+	Issuers []TokenIssuer `yaml:"issuers"`
+	// Algorithms allowed. Default ES256, RS256, PS256, EdDSA; "none" and
+	// HMAC are never accepted.
+	Algorithms []string `yaml:"algorithms"`
+	// Leeway tolerates clock skew on exp, nbf and iat. Default 30s.
+	Leeway time.Duration `yaml:"leeway"`
+	// RequiredClaims must be present in every token.
+	RequiredClaims []string `yaml:"required_claims"`
+	// Scopes are required for every request.
+	Scopes []string `yaml:"scopes"`
+	// RouteScopes add required scopes for requests matching a method and
+	// path prefix.
+	RouteScopes []RouteScope `yaml:"route_scopes"`
+	// RequireBoundTokens accepts only certificate-bound tokens (RFC 8705).
+	RequireBoundTokens bool `yaml:"require_bound_tokens"`
+}
+
+// TokenIssuer is one accepted issuer: the built-in server, or an external
+// identity provider with a JWKS URL and/or an introspection endpoint.
+type TokenIssuer struct {
+	// Builtin accepts tokens of the built-in authorization server.
+	Builtin bool `yaml:"builtin"`
+	// Issuer is the exact "iss" of the provider's tokens.
+	Issuer string `yaml:"issuer"`
+	// JWKSURL publishes the provider's signing keys.
+	JWKSURL string `yaml:"jwks_url"`
+	// Trust names the trust store for TLS to the provider. Default: system roots.
+	Trust string `yaml:"trust"`
+	// ClientCertificate is presented to the provider (mutual TLS).
+	ClientCertificate *KeySource `yaml:"client_certificate"`
+	// Audiences: a token's aud must contain one of them.
+	Audiences []string `yaml:"audiences"`
+	// Introspection validates opaque tokens (RFC 7662).
+	Introspection *Introspection `yaml:"introspection"`
+}
+
+// Introspection is an RFC 7662 endpoint and the gateway's credentials for it.
+type Introspection struct {
+	URL              string `yaml:"url"`
+	ClientID         string `yaml:"client_id"`
+	ClientSecretEnv  string `yaml:"client_secret_env"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+}
+
+// RouteScope requires extra scopes on part of an API.
+type RouteScope struct {
+	Methods    []string `yaml:"methods"`
+	PathPrefix string   `yaml:"path_prefix"`
+	Scopes     []string `yaml:"scopes"`
 }
 
 // Application is an API consumer. Requests authenticated with one of its
@@ -32,6 +146,9 @@ type Application struct {
 	// Certificates registers client certificates: by fingerprint, or by
 	// issuer plus a subject or SAN rule.
 	Certificates []AppCertificate `yaml:"certificates"`
+	// OAuth2 registers the application as a client of the built-in
+	// authorization server.
+	OAuth2 *OAuth2Client `yaml:"oauth2"`
 	// APIKeys are hashes of the application's API keys, written
 	// "sha256:<hex>" (see `portcullis hash-api-key`). Keys are never stored
 	// in plain text.
@@ -220,6 +337,8 @@ type API struct {
 	MTLS *MTLSPolicy `yaml:"mtls"`
 	// APIKey configures where the api_key authenticator looks for the key.
 	APIKey *APIKeyPolicy `yaml:"api_key"`
+	// OAuth2 is the token policy used by the oauth2 authenticator.
+	OAuth2 *OAuth2Policy `yaml:"oauth2"`
 	// ForwardClientCert is rfc9440, xfcc or none: the header that carries
 	// the verified client certificate to the upstream. Default rfc9440 when
 	// the API uses mtls, else none. Incoming copies of these headers are

@@ -174,7 +174,7 @@ type AuthSpec struct {
 }
 
 // Authenticators are the names an AuthSpec may use.
-var Authenticators = []string{"mtls", "api_key"}
+var Authenticators = []string{"mtls", "api_key", "oauth2"}
 
 // UnmarshalYAML accepts "mtls", "api_key", {any_of: [...]} or {all_of: [...]}.
 func (a *AuthSpec) UnmarshalYAML(n *yaml.Node) error {

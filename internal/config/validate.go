@@ -134,6 +134,7 @@ func (v *validator) top() {
 		}
 	}
 	v.applications()
+	v.authorizationServer()
 
 	apiNames := map[string]bool{}
 	type routeKey struct{ host, prefix string }
@@ -241,6 +242,7 @@ func (v *validator) apiAuth(p string, a API) {
 	} else if a.APIKey != nil {
 		v.add(p+".api_key", "an api_key policy has no effect unless auth uses api_key")
 	}
+	v.oauth2Policy(p, a)
 	if a.ForwardClientCert != ForwardNone && a.ForwardClientCert != "" && !usesMTLS {
 		v.add(p+".forward_client_cert", "there is no verified client certificate to forward: the API's auth does not use mtls (set forward_client_cert: none or add mtls)")
 	}
@@ -496,3 +498,165 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func keysOf(m map[string]bool) []string { return sortedKeys(m) }
+
+var (
+	tokenAlgorithms = []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
+	clientMethods   = []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"}
+)
+
+func (v *validator) authorizationServer() {
+	as := v.f.AuthorizationServer
+	if as == nil {
+		for i, app := range v.f.Applications {
+			if app.OAuth2 != nil {
+				v.add(fmt.Sprintf("applications[%d].oauth2", i), "OAuth2 clients need the built-in authorization server: add authorization_server with an issuer")
+			}
+		}
+		return
+	}
+	p := "authorization_server"
+	if u, err := url.Parse(as.Issuer); err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(as.Issuer, "/") {
+		v.add(p+".issuer", "issuer must be an https:// URL without query, fragment or trailing slash, e.g. https://gateway.example.com:8443 (RFC 8414)")
+	}
+	for i, l := range as.Listeners {
+		if !v.listenerDefined(l) {
+			v.add(fmt.Sprintf("%s.listeners[%d]", p, i), "listener %q is not defined", l)
+		}
+	}
+	if !strings.HasPrefix(as.PathPrefix, "/") {
+		v.add(p+".path_prefix", "%q must start with \"/\"", as.PathPrefix)
+	}
+	if !slices.Contains([]string{"ES256", "RS256", "EdDSA"}, as.Algorithm) {
+		v.add(p+".algorithm", "unsupported signing algorithm %q (valid: ES256, RS256, EdDSA)", as.Algorithm)
+	}
+	if as.TokenTTL < 0 || as.RotateEvery < 0 {
+		v.add(p, "token_ttl and rotate_every must not be negative")
+	}
+	for i, t := range as.Trust {
+		v.trustRef(fmt.Sprintf("%s.trust[%d]", p, i), t)
+	}
+	ids := map[string]bool{}
+	for i, app := range v.f.Applications {
+		o := app.OAuth2
+		if o == nil {
+			continue
+		}
+		cp := fmt.Sprintf("applications[%d].oauth2", i)
+		if ids[o.ClientID] {
+			v.add(cp+".client_id", "client_id %q is used twice", o.ClientID)
+		}
+		ids[o.ClientID] = true
+		if len(o.AuthMethods) == 0 {
+			v.add(cp+".auth_methods", "name at least one of: %s", strings.Join(clientMethods, ", "))
+		}
+		for j, m := range o.AuthMethods {
+			mp := fmt.Sprintf("%s.auth_methods[%d]", cp, j)
+			switch m {
+			case "client_secret_basic", "client_secret_post":
+				if len(o.SecretHashes) == 0 {
+					v.add(mp, "%s needs secret_hashes (sha256:<hex> of each client secret)", m)
+				}
+			case "private_key_jwt":
+				if len(o.PublicKeys) == 0 {
+					v.add(mp, "private_key_jwt needs public_keys: PEM files of the keys that sign the client's assertions")
+				}
+			case "tls_client_auth":
+				if o.TLSClientAuth == nil || (o.TLSClientAuth.SubjectDN == "" && o.TLSClientAuth.DNS == "" && o.TLSClientAuth.URI == "") {
+					v.add(mp, "tls_client_auth needs tls_client_auth with subject_dn, dns or uri of the client's certificate")
+				}
+				if len(as.Trust) == 0 {
+					v.add(mp, "tls_client_auth needs authorization_server.trust: the CA(s) client certificates must chain to")
+				}
+			case "self_signed_tls_client_auth":
+				if len(o.SelfSignedCerts) == 0 {
+					v.add(mp, "self_signed_tls_client_auth needs self_signed_certs: PEM files of the client's certificates")
+				}
+			default:
+				v.add(mp, "unknown client authentication method %q (valid: %s)", m, strings.Join(clientMethods, ", "))
+			}
+		}
+		for j, h := range o.SecretHashes {
+			if hex, ok := strings.CutPrefix(h, "sha256:"); !ok || !keyHashRe.MatchString(hex) {
+				v.add(fmt.Sprintf("%s.secret_hashes[%d]", cp, j), "client secrets are stored hashed: write \"sha256:<64 lower-case hex digits>\" (portcullis hash-api-key prints it)")
+			}
+		}
+	}
+}
+
+func (v *validator) listenerDefined(name string) bool {
+	for _, l := range v.f.Listeners {
+		if l.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validator) oauth2Policy(p string, a API) {
+	uses := a.Auth.Uses("oauth2")
+	o := a.OAuth2
+	switch {
+	case uses && (o == nil || len(o.Issuers) == 0):
+		v.add(p+".oauth2.issuers", "auth uses oauth2, so the API needs oauth2.issuers: [{builtin: true}] and/or external issuers with jwks_url or introspection")
+		return
+	case !uses && o != nil:
+		v.add(p+".oauth2", "an oauth2 policy has no effect unless auth uses oauth2")
+		return
+	case o == nil:
+		return
+	}
+	for i, alg := range o.Algorithms {
+		if !slices.Contains(tokenAlgorithms, alg) {
+			v.add(fmt.Sprintf("%s.oauth2.algorithms[%d]", p, i), "algorithm %q is not accepted (valid: %s; \"none\" and HMAC never are, since the gateway holds only public keys)", alg, strings.Join(tokenAlgorithms, ", "))
+		}
+	}
+	for i, is := range o.Issuers {
+		ip := fmt.Sprintf("%s.oauth2.issuers[%d]", p, i)
+		if is.Builtin {
+			if v.f.AuthorizationServer == nil {
+				v.add(ip+".builtin", "builtin tokens need the built-in authorization server: add authorization_server")
+			}
+			if is.Issuer != "" || is.JWKSURL != "" || is.Introspection != nil {
+				v.add(ip, "builtin: true takes its issuer and keys from authorization_server; remove issuer, jwks_url and introspection")
+			}
+			continue
+		}
+		if is.Issuer == "" {
+			v.add(ip+".issuer", "issuer is required: the exact \"iss\" of the provider's tokens")
+		}
+		if is.JWKSURL == "" && is.Introspection == nil {
+			v.add(ip, "give jwks_url (JWT access tokens) and/or introspection (opaque tokens)")
+		}
+		if is.JWKSURL != "" {
+			v.httpURL(ip+".jwks_url", is.JWKSURL)
+		}
+		if is.Trust != "" {
+			v.trustRef(ip+".trust", is.Trust)
+		}
+		if is.ClientCertificate != nil {
+			v.keySource(ip+".client_certificate", *is.ClientCertificate)
+		}
+		if in := is.Introspection; in != nil {
+			v.httpURL(ip+".introspection.url", in.URL)
+			if in.ClientID == "" {
+				v.add(ip+".introspection.client_id", "client_id is required: the gateway authenticates to the introspection endpoint")
+			}
+			if in.ClientSecretEnv == "" && in.ClientSecretFile == "" {
+				v.add(ip+".introspection", "set client_secret_env or client_secret_file")
+			}
+			v.secret(ip+".introspection", "client_secret", in.ClientSecretEnv, in.ClientSecretFile)
+		}
+	}
+	for i, rs := range o.RouteScopes {
+		rp := fmt.Sprintf("%s.oauth2.route_scopes[%d]", p, i)
+		if !strings.HasPrefix(rs.PathPrefix, "/") {
+			v.add(rp+".path_prefix", "%q must start with \"/\"", rs.PathPrefix)
+		}
+		if len(rs.Scopes) == 0 {
+			v.add(rp+".scopes", "name the scopes this route requires")
+		}
+	}
+	if o.Leeway < 0 {
+		v.add(p+".oauth2.leeway", "must not be negative")
+	}
+}
