@@ -51,13 +51,15 @@ type AuthorizationServer struct {
 	Trust StringList `yaml:"trust"`
 }
 
-// OAuth2Client registers an application as an OAuth2 client of the built-in
-// authorization server.
+// OAuth2Client maps OAuth2 tokens to an application: tokens whose client_id
+// is ClientID belong to it, whichever issuer made them. With AuthMethods it is
+// also a client of the built-in authorization server.
 type OAuth2Client struct {
 	// ClientID defaults to the application's id.
 	ClientID string `yaml:"client_id"`
-	// AuthMethods allowed: client_secret_basic, client_secret_post,
-	// private_key_jwt, tls_client_auth, self_signed_tls_client_auth.
+	// AuthMethods allowed at the built-in server: client_secret_basic,
+	// client_secret_post, private_key_jwt, tls_client_auth,
+	// self_signed_tls_client_auth. Empty: not a client of the built-in server.
 	AuthMethods []string `yaml:"auth_methods"`
 	// SecretHashes are "sha256:<hex>" hashes of client secrets.
 	SecretHashes []string `yaml:"secret_hashes"`

@@ -508,8 +508,8 @@ func (v *validator) authorizationServer() {
 	as := v.f.AuthorizationServer
 	if as == nil {
 		for i, app := range v.f.Applications {
-			if app.OAuth2 != nil {
-				v.add(fmt.Sprintf("applications[%d].oauth2", i), "OAuth2 clients need the built-in authorization server: add authorization_server with an issuer")
+			if app.OAuth2 != nil && len(app.OAuth2.AuthMethods) > 0 {
+				v.add(fmt.Sprintf("applications[%d].oauth2.auth_methods", i), "auth_methods register a client of the built-in authorization server, which is not configured: add authorization_server, or keep only client_id to map an external provider's tokens to this application")
 			}
 		}
 		return
@@ -546,9 +546,6 @@ func (v *validator) authorizationServer() {
 			v.add(cp+".client_id", "client_id %q is used twice", o.ClientID)
 		}
 		ids[o.ClientID] = true
-		if len(o.AuthMethods) == 0 {
-			v.add(cp+".auth_methods", "name at least one of: %s", strings.Join(clientMethods, ", "))
-		}
 		for j, m := range o.AuthMethods {
 			mp := fmt.Sprintf("%s.auth_methods[%d]", cp, j)
 			switch m {
