@@ -188,28 +188,7 @@ func identityFromJKS(data []byte, src IdentitySource, now time.Time) (*Identity,
 	if err != nil {
 		return nil, err
 	}
-	keys, trusted := st.aliases()
-	alias, err := chooseAlias(src.Alias, keys, trusted)
-	if err != nil {
-		return nil, err
-	}
-	keyPassword := src.KeyPassword
-	if keyPassword == nil {
-		keyPassword = src.Password
-	}
-	key, chain, err := st.privateKey(alias, keyPassword)
-	if err != nil {
-		return nil, fmt.Errorf("alias %q: %w", alias, err)
-	}
-	if len(chain) == 0 {
-		return nil, fmt.Errorf("alias %q: key entry has no certificate: %w", alias, ErrNoCertificates)
-	}
-	id, err := newIdentity(key, chain[0], orderChain(chain[0], chain, true), now)
-	if err != nil {
-		return nil, fmt.Errorf("alias %q: %w", alias, err)
-	}
-	id.Alias = alias
-	return id, nil
+	return identityFromJavaStore(st, src, now)
 }
 
 func identityFromJCEKS(data []byte, name string, src IdentitySource, now time.Time, lim limits) (*Identity, error) {
@@ -217,6 +196,17 @@ func identityFromJCEKS(data []byte, name string, src IdentitySource, now time.Ti
 	if err != nil {
 		return nil, err
 	}
+	return identityFromJavaStore(st, src, now)
+}
+
+// javaStore is what JKS and JCEKS stores have in common: named key entries
+// with their own (optional) passwords, and trusted certificate entries.
+type javaStore interface {
+	aliases() (keys, trusted []string)
+	privateKey(alias string, passwords ...[]byte) (any, []*x509.Certificate, error)
+}
+
+func identityFromJavaStore(st javaStore, src IdentitySource, now time.Time) (*Identity, error) {
 	keys, trusted := st.aliases()
 	alias, err := chooseAlias(src.Alias, keys, trusted)
 	if err != nil {
