@@ -36,24 +36,16 @@ var DefaultTokenAlgorithms = []string{"ES256", "RS256", "PS256", "EdDSA"}
 // WithDefaults returns f with every unset field given its default. It does
 // not modify f.
 func WithDefaults(f File) File {
-	if f.Version == 0 {
-		f.Version = 1
-	}
-	if f.ShutdownGrace == 0 {
-		f.ShutdownGrace = DefaultShutdownGrace
-	}
-	if f.Log.Level == "" {
-		f.Log.Level = DefaultLogLevel
-	}
+	orDefault(&f.Version, 1)
+	orDefault(&f.ShutdownGrace, DefaultShutdownGrace)
+	orDefault(&f.Log.Level, DefaultLogLevel)
 	if f.Log.AccessLog == nil {
 		f.Log.AccessLog = ptr(true)
 	}
 	if len(f.TrustStores) > 0 {
 		stores := make(map[string]TrustStore, len(f.TrustStores))
 		for name, ts := range f.TrustStores {
-			if ts.RevocationPolicy == "" {
-				ts.RevocationPolicy = DefaultRevocationPolicy
-			}
+			orDefault(&ts.RevocationPolicy, DefaultRevocationPolicy)
 			if ts.CRL != nil && ts.CRL.Refresh == 0 {
 				c := *ts.CRL
 				c.Refresh = DefaultCRLRefresh
@@ -65,18 +57,10 @@ func WithDefaults(f File) File {
 	}
 	if as := f.AuthorizationServer; as != nil {
 		c := *as
-		if c.PathPrefix == "" {
-			c.PathPrefix = DefaultOAuth2PathPrefix
-		}
-		if c.TokenTTL == 0 {
-			c.TokenTTL = DefaultTokenTTL
-		}
-		if c.Algorithm == "" {
-			c.Algorithm = DefaultSigningAlgorithm
-		}
-		if c.RotateEvery == 0 {
-			c.RotateEvery = DefaultKeyRotation
-		}
+		orDefault(&c.PathPrefix, DefaultOAuth2PathPrefix)
+		orDefault(&c.TokenTTL, DefaultTokenTTL)
+		orDefault(&c.Algorithm, DefaultSigningAlgorithm)
+		orDefault(&c.RotateEvery, DefaultKeyRotation)
 		f.AuthorizationServer = &c
 	}
 	f.Applications = append([]Application(nil), f.Applications...)
@@ -90,35 +74,21 @@ func WithDefaults(f File) File {
 	f.Listeners = append([]Listener(nil), f.Listeners...)
 	for i := range f.Listeners {
 		l := &f.Listeners[i]
-		if l.TLS.ClientCertificates == "" {
-			l.TLS.ClientCertificates = DefaultClientCertMode
-		}
-		if l.TLS.MinVersion == "" {
-			l.TLS.MinVersion = DefaultMinTLSVersion
-		}
+		orDefault(&l.TLS.ClientCertificates, DefaultClientCertMode)
+		orDefault(&l.TLS.MinVersion, DefaultMinTLSVersion)
 		if l.HTTP2 == nil {
 			l.HTTP2 = ptr(true)
 		}
 		lim := &l.Limits
-		if lim.MaxHeaderBytes == 0 {
-			lim.MaxHeaderBytes = DefaultMaxHeaderBytes
-		}
-		if lim.MaxBodyBytes == 0 {
-			lim.MaxBodyBytes = DefaultMaxBodyBytes
-		}
-		if lim.ReadHeaderTimeout == 0 {
-			lim.ReadHeaderTimeout = DefaultReadHeaderTimeout
-		}
-		if lim.IdleTimeout == 0 {
-			lim.IdleTimeout = DefaultIdleTimeout
-		}
+		orDefault(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
+		orDefault(&lim.MaxBodyBytes, DefaultMaxBodyBytes)
+		orDefault(&lim.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+		orDefault(&lim.IdleTimeout, DefaultIdleTimeout)
 	}
 	f.APIs = append([]API(nil), f.APIs...)
 	for i := range f.APIs {
 		a := &f.APIs[i]
-		if a.Match.PathPrefix == "" {
-			a.Match.PathPrefix = DefaultPathPrefix
-		}
+		orDefault(&a.Match.PathPrefix, DefaultPathPrefix)
 		if a.ForwardClientCert == "" {
 			a.ForwardClientCert = ForwardNone
 			if a.Auth.Uses("mtls") {
@@ -135,9 +105,7 @@ func WithDefaults(f File) File {
 			if len(o.Algorithms) == 0 {
 				o.Algorithms = DefaultTokenAlgorithms
 			}
-			if o.Leeway == 0 {
-				o.Leeway = DefaultTokenLeeway
-			}
+			orDefault(&o.Leeway, DefaultTokenLeeway)
 			a.OAuth2 = &o
 		}
 		if a.Auth.Uses("api_key") {
@@ -145,35 +113,29 @@ func WithDefaults(f File) File {
 			if a.APIKey != nil {
 				k = *a.APIKey
 			}
-			if k.Header == "" {
-				k.Header = DefaultAPIKeyHeader
-			}
+			orDefault(&k.Header, DefaultAPIKeyHeader)
 			a.APIKey = &k
 		}
 		u := &a.Upstream
-		if u.ConnectTimeout == 0 {
-			u.ConnectTimeout = DefaultConnectTimeout
-		}
-		if u.TLSHandshakeTimeout == 0 {
-			u.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
-		}
-		if u.ResponseTimeout == 0 {
-			u.ResponseTimeout = DefaultResponseTimeout
-		}
-		if u.IdleTimeout == 0 {
-			u.IdleTimeout = DefaultUpstreamIdleTimeout
-		}
-		if u.MaxIdleConns == 0 {
-			u.MaxIdleConns = DefaultMaxIdleConns
-		}
+		orDefault(&u.ConnectTimeout, DefaultConnectTimeout)
+		orDefault(&u.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+		orDefault(&u.ResponseTimeout, DefaultResponseTimeout)
+		orDefault(&u.IdleTimeout, DefaultUpstreamIdleTimeout)
+		orDefault(&u.MaxIdleConns, DefaultMaxIdleConns)
 		if u.TLS.VerifyHostname == nil {
 			u.TLS.VerifyHostname = ptr(true)
 		}
-		if u.TLS.MinVersion == "" {
-			u.TLS.MinVersion = DefaultMinTLSVersion
-		}
+		orDefault(&u.TLS.MinVersion, DefaultMinTLSVersion)
 	}
 	return f
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// orDefault sets *p to def when it holds its type's zero value.
+func orDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
