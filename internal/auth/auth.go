@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/problem"
 )
@@ -28,18 +29,32 @@ type Principal struct {
 	// colons, empty unless mtls succeeded.
 	Fingerprint string
 	// Subject and Issuer are the leaf's distinguished names as
-	// pkix.Name.String writes them (RFC 2253 order), empty unless mtls
-	// succeeded.
+	// pkix.Name.String writes them (RFC 2253 order) when mtls succeeded.
+	// When only oauth2 succeeded, Subject is the token's "sub" claim and
+	// Issuer is empty.
 	Subject, Issuer string
 	// TrustSet names the trust set that verified the chain, empty unless
 	// mtls succeeded.
 	TrustSet string
+	// ClientID is the OAuth2 client the access token was issued to
+	// ("client_id", else "azp", else "sub"), empty unless oauth2 succeeded.
+	ClientID string
+	// Scopes are the access token's scopes in the order the token lists
+	// them, nil unless oauth2 succeeded.
+	Scopes []string
+	// TokenExpiry is the access token's "exp", zero unless oauth2
+	// succeeded.
+	TokenExpiry time.Time
+	// CertBound reports that the access token was bound to the
+	// connection's client certificate (RFC 8705 cnf.x5t#S256) and the
+	// binding was checked.
+	CertBound bool
 }
 
 // Authenticator proves who sent a request. Implementations are immutable
 // after construction and safe for concurrent use.
 type Authenticator interface {
-	// Name is the configuration name: "mtls", "api_key", or any_of(...) /
+	// Name is the configuration name: "mtls", "api_key", "oauth2", or any_of(...) /
 	// all_of(...) for combinations.
 	Name() string
 	// Authenticate returns the caller, or a *problem.Error when the request

@@ -231,6 +231,12 @@ func (a *allOf) Authenticate(r *http.Request) (*Principal, error) {
 			merged.Cert, merged.Chain, merged.Fingerprint = p.Cert, p.Chain, p.Fingerprint
 			merged.Subject, merged.Issuer, merged.TrustSet = p.Subject, p.Issuer, p.TrustSet
 		}
+		if merged.ClientID == "" && p.ClientID != "" {
+			merged.ClientID, merged.Scopes, merged.TokenExpiry, merged.CertBound = p.ClientID, p.Scopes, p.TokenExpiry, p.CertBound
+		}
+		if merged.Subject == "" {
+			merged.Subject = p.Subject
+		}
 	}
 	return merged, nil
 }

@@ -254,3 +254,25 @@ func TestCombinatorEdges(t *testing.T) {
 		t.Errorf("Name() = %q", got)
 	}
 }
+
+// TestAllOfKeepsTokenFields: all_of(mtls, oauth2) must keep what the token
+// said (client, scopes, binding) next to the certificate's fields.
+func TestAllOfKeepsTokenFields(t *testing.T) {
+	cert := &Principal{Application: "app", Methods: []string{"mtls"}, Subject: "CN=client"}
+	token := &Principal{Application: "app", Methods: []string{"oauth2"}, Subject: "client-1", ClientID: "client-1", Scopes: []string{"a", "b"}, CertBound: true}
+	p, err := AllOf(fixed{"mtls", cert}, fixed{"oauth2", token}).Authenticate(httptest.NewRequest("GET", "/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ClientID != "client-1" || len(p.Scopes) != 2 || !p.CertBound || p.Subject != "CN=client" {
+		t.Errorf("merged principal lost token fields: %+v", p)
+	}
+}
+
+type fixed struct {
+	name string
+	p    *Principal
+}
+
+func (f fixed) Name() string                                   { return f.name }
+func (f fixed) Authenticate(*http.Request) (*Principal, error) { c := *f.p; return &c, nil }

@@ -1,6 +1,8 @@
 // Package auth decides who is calling an API: it authenticates a request with
-// a client certificate (mtls), an API key (api_key) or a combination of them
-// (AnyOf, AllOf), resolves the caller to an application, and builds the
+// a client certificate (mtls), an OAuth2 bearer token (oauth2: JWTs checked
+// against JWKS or in-process keys, opaque tokens by RFC 7662 introspection,
+// RFC 8705 certificate binding), an API key (api_key) or a combination of
+// them (AnyOf, AllOf), resolves the caller to an application, and builds the
 // client-certificate headers forwarded to the upstream.
 //
 // Every Authenticator fails closed: a request it cannot prove is rejected

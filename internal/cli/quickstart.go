@@ -19,6 +19,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/pki"
 	"github.com/portcullis/portcullis/internal/server"
+	"github.com/portcullis/portcullis/internal/snapshot"
 )
 
 type quickstartCmd struct {
@@ -72,7 +73,7 @@ func (c *quickstartCmd) Run(g *globals) error {
 	}
 	defer backend.Close()
 
-	_, snap := load(files.Config, g.stderr)
+	_, snap := load(files.Config, g.stderr, snapshot.Options{})
 	if snap == nil {
 		return exitError{ExitFailure}
 	}

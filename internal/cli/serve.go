@@ -25,10 +25,11 @@ type validateCmd struct {
 
 // load checks the configuration and compiles it, printing every problem to w.
 // It returns nil if anything is wrong.
-func load(path string, w io.Writer) (config.File, *snapshot.Snapshot) {
+func load(path string, w io.Writer, o snapshot.Options) (config.File, *snapshot.Snapshot) {
 	d, f, probs := config.Check(path)
 	if len(probs) == 0 {
-		snap, cprobs := snapshot.Compile(f, snapshot.Options{BaseDir: filepath.Dir(path)})
+		o.BaseDir = filepath.Dir(path)
+		snap, cprobs := snapshot.Compile(f, o)
 		if len(cprobs) == 0 {
 			return f, snap
 		}
@@ -42,7 +43,7 @@ func load(path string, w io.Writer) (config.File, *snapshot.Snapshot) {
 }
 
 func (c *validateCmd) Run(g *globals) error {
-	f, snap := load(c.Config, g.stderr)
+	f, snap := load(c.Config, g.stderr, snapshot.Options{Validate: true})
 	if snap == nil {
 		return exitError{ExitFailure}
 	}
@@ -56,7 +57,15 @@ func (c *validateCmd) Run(g *globals) error {
 }
 
 func (c *serveCmd) Run(g *globals) error {
-	f, snap := load(c.Config, g.stderr)
+	// The built-in authorization server's keys, when the configuration
+	// names no key_dir, live here for the life of the process so reloads
+	// keep them.
+	keyDir, err := os.MkdirTemp("", "portcullis-keys-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(keyDir)
+	f, snap := load(c.Config, g.stderr, snapshot.Options{AuthKeyDir: keyDir, Logger: newLogger(g.stderr, "info")})
 	if snap == nil {
 		return exitError{ExitFailure}
 	}
@@ -68,7 +77,7 @@ func (c *serveCmd) Run(g *globals) error {
 	}
 	log.Info("portcullis started", "version", Version, "config", c.Config, "apis", len(snap.APIs))
 	return runUntilSignal(srv, log, func() (*snapshot.Snapshot, error) {
-		_, next := load(c.Config, &logWriter{log})
+		_, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log})
 		if next == nil {
 			return nil, fmt.Errorf("configuration has problems (listed above)")
 		}

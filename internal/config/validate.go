@@ -224,10 +224,11 @@ func (v *validator) apiAuth(p string, a API) {
 			}
 		}
 	}
-	if usesMTLS {
+	needsCert := usesMTLS || (a.Auth.Uses("oauth2") && a.OAuth2 != nil && a.OAuth2.RequireBoundTokens)
+	if needsCert {
 		for i, l := range v.f.Listeners {
 			if (len(a.Listeners) == 0 || slices.Contains(a.Listeners, l.Name)) && l.TLS.ClientCertificates == ClientCertNone {
-				v.add(fmt.Sprintf("listeners[%d].tls.client_certificates", i), "API %q uses mtls, but listener %q does not ask for client certificates: set client_certificates: request (or require), or restrict the API to other listeners", a.Name, l.Name)
+				v.add(fmt.Sprintf("listeners[%d].tls.client_certificates", i), "API %q needs client certificates (mtls or require_bound_tokens), but listener %q does not ask for them: set client_certificates: request (or require), or restrict the API to other listeners", a.Name, l.Name)
 			}
 		}
 	}
@@ -548,6 +549,13 @@ func (v *validator) authorizationServer() {
 		ids[o.ClientID] = true
 		for j, m := range o.AuthMethods {
 			mp := fmt.Sprintf("%s.auth_methods[%d]", cp, j)
+			if m == "tls_client_auth" || m == "self_signed_tls_client_auth" {
+				for li, l := range v.f.Listeners {
+					if (len(as.Listeners) == 0 || slices.Contains(as.Listeners, l.Name)) && l.TLS.ClientCertificates == ClientCertNone {
+						v.add(fmt.Sprintf("listeners[%d].tls.client_certificates", li), "client %q authenticates with a certificate (%s), but listener %q, which serves the authorization server, does not ask for one: set client_certificates: request", o.ClientID, m, l.Name)
+					}
+				}
+			}
 			switch m {
 			case "client_secret_basic", "client_secret_post":
 				if len(o.SecretHashes) == 0 {

@@ -53,6 +53,20 @@ const (
 
 	// Combined authentication (all_of).
 	CodeConflictingApplications = "auth.conflicting_applications"
+
+	// OAuth2 bearer tokens (RFC 6750, RFC 9068, RFC 7662, RFC 8705).
+	CodeOAuth2TokenMissing        = "oauth2.token_missing"
+	CodeOAuth2TokenMalformed      = "oauth2.token_malformed"
+	CodeOAuth2TokenExpired        = "oauth2.token_expired"
+	CodeOAuth2TokenNotYetValid    = "oauth2.token_not_yet_valid"
+	CodeOAuth2SignatureInvalid    = "oauth2.signature_invalid"
+	CodeOAuth2IssuerUnknown       = "oauth2.issuer_unknown"
+	CodeOAuth2AudienceMismatch    = "oauth2.audience_mismatch"
+	CodeOAuth2TokenInactive       = "oauth2.token_inactive"
+	CodeOAuth2CertBindingMismatch = "oauth2.cert_binding_mismatch"
+	CodeOAuth2CertBindingRequired = "oauth2.cert_binding_required"
+	CodeOAuth2InsufficientScope   = "oauth2.insufficient_scope"
+	CodeOAuth2Unavailable         = "oauth2.unavailable"
 )
 
 // Catalogue lists every code with its HTTP status and the title clients see.
@@ -93,6 +107,18 @@ var Catalogue = map[string]Entry{
 	CodeAPIKeyMissing:                    {401, "API key required"},
 	CodeAPIKeyInvalid:                    {401, "API key is not valid"},
 	CodeConflictingApplications:          {401, "Credentials belong to different applications"},
+	CodeOAuth2TokenMissing:               {401, "Access token required"},
+	CodeOAuth2TokenMalformed:             {401, "Access token is malformed"},
+	CodeOAuth2TokenExpired:               {401, "Access token has expired"},
+	CodeOAuth2TokenNotYetValid:           {401, "Access token is not yet valid"},
+	CodeOAuth2SignatureInvalid:           {401, "Access token signature is invalid"},
+	CodeOAuth2IssuerUnknown:              {401, "Access token issuer is not accepted"},
+	CodeOAuth2AudienceMismatch:           {401, "Access token is not meant for this API"},
+	CodeOAuth2TokenInactive:              {401, "Access token is not active"},
+	CodeOAuth2CertBindingMismatch:        {401, "Access token is bound to another client certificate"},
+	CodeOAuth2CertBindingRequired:        {401, "Access token must be bound to a client certificate"},
+	CodeOAuth2InsufficientScope:          {403, "Access token lacks a required scope"},
+	CodeOAuth2Unavailable:                {503, "Access token could not be checked"},
 }
 
 // Entry is the client-facing part of a code.

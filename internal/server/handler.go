@@ -119,6 +119,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case l.MaxBodyBytes >= 0 && r.ContentLength > l.MaxBodyBytes:
 		err = problem.New(problem.CodeRequestTooLarge, "The request body is larger than this gateway accepts ("+strconv.FormatInt(l.MaxBodyBytes, 10)+" bytes).")
+	case l.AuthServerFor(r.URL.Path) != nil:
+		// The built-in authorization server answers its own errors (RFC
+		// 6749 §5.2 JSON); it is not an API.
+		apiName = "authorization_server"
+		l.AuthServerFor(r.URL.Path).ServeHTTP(ex, r)
 	default:
 		api, methodMismatch := l.Router.Match(hostOnly(r.Host), r.URL.Path, r.Method)
 		switch {

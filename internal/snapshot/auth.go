@@ -71,6 +71,8 @@ func (c *compiler) authenticator(path string, a config.API, spec *config.AuthSpe
 		return auth.AllOf(list...)
 	case spec.Name == "mtls":
 		return c.mtls(path, a)
+	case spec.Name == "oauth2":
+		return c.oauth2(path, a)
 	case spec.Name == "api_key":
 		k := a.APIKey
 		if k == nil {
@@ -140,6 +142,12 @@ func (c *compiler) mtls(path string, a config.API) auth.Authenticator {
 // snapshot, so the request path resolves a certificate with a map lookup.
 func (c *compiler) compileApplications(apps []config.Application) {
 	c.apps = apps
+	c.clientApps = map[string]string{}
+	for _, a := range apps {
+		if a.OAuth2 != nil {
+			c.clientApps[a.OAuth2.ClientID] = a.ID
+		}
+	}
 	var list []auth.Application
 	for _, a := range apps {
 		app := auth.Application{ID: a.ID}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -125,7 +126,16 @@ func (c *compiler) listener(path string, l config.Listener, apis []config.API) {
 	if r := l.HTTPRedirect; r != nil {
 		static.RedirectAddress, static.RedirectPort = r.Address, r.Port
 	}
+	var mount *authServerMount
+	if c.authServer != nil && (len(c.authServerListeners) == 0 || slices.Contains(c.authServerListeners, l.Name)) {
+		mount = &authServerMount{handler: c.authServer.Handler(), prefix: c.authServerPrefix}
+	}
+	if mount != nil && c.authServerWantsCerts && cc.mode == config.ClientCertRequest {
+		// The token endpoint is not tied to a host, so every name asks.
+		cc.all = true
+	}
 	c.snap.Listeners[l.Name] = &Listener{
+		authServer:   mount,
 		Name:         l.Name,
 		Static:       static,
 		certs:        cc,
@@ -169,6 +179,15 @@ func (l *Listener) ConfigFor(serverName string) *tls.Config {
 		return l.certs.requesting
 	}
 	return l.certs.plain
+}
+
+// AuthServerFor returns the built-in authorization server's handler when
+// path is one of its endpoints on this listener, else nil.
+func (l *Listener) AuthServerFor(path string) http.Handler {
+	if l.authServer.matches(path) {
+		return l.authServer.handler
+	}
+	return nil
 }
 
 // RequestsCert reports whether a connection handshaken for serverName was

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/auth"
+	"github.com/portcullis/portcullis/internal/authserver"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keymaterial"
 	"github.com/portcullis/portcullis/internal/trust"
@@ -36,7 +37,9 @@ type Snapshot struct {
 	// ShutdownGrace is how long in-flight requests may finish on shutdown.
 	ShutdownGrace time.Duration
 
-	trustSets []*trust.Set
+	trustSets  []*trust.Set
+	oauth2     []*auth.OAuth2
+	authServer *authserver.Server
 }
 
 // CertUse names where a certificate is used.
@@ -55,6 +58,8 @@ type Listener struct {
 	// socket's GetConfigForClient, so a new snapshot's certificates and
 	// trust apply to the next handshake.
 	certs clientCerts
+	// authServer mounts the built-in authorization server (nil: none here).
+	authServer *authServerMount
 	// Router holds the APIs served on this listener.
 	Router *Router
 	// MaxBodyBytes caps request bodies; negative means no limit.
@@ -165,6 +170,12 @@ func (s *Snapshot) Activate() {
 	for _, t := range s.trustSets {
 		t.Start()
 	}
+	for _, o := range s.oauth2 {
+		o.Start()
+	}
+	if s.authServer != nil {
+		s.authServer.Start()
+	}
 }
 
 // Close stops background work and releases the snapshot's idle upstream
@@ -172,6 +183,12 @@ func (s *Snapshot) Activate() {
 func (s *Snapshot) Close() {
 	for _, t := range s.trustSets {
 		t.Close()
+	}
+	for _, o := range s.oauth2 {
+		o.Close()
+	}
+	if s.authServer != nil {
+		s.authServer.Close()
 	}
 	for _, a := range s.APIs {
 		a.Upstream.Close()
@@ -197,6 +214,13 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives revocation refresh events. Default: discarded.
 	Logger *slog.Logger
+	// AuthKeyDir keeps the built-in authorization server's signing keys
+	// when the configuration names no key_dir, so that a reload keeps the
+	// keys (serve passes a directory it owns for the process's lifetime).
+	AuthKeyDir string
+	// Validate compiles for `portcullis validate`: nothing is written to
+	// disk.
+	Validate bool
 }
 
 type compiler struct {
@@ -208,6 +232,14 @@ type compiler struct {
 	sets         map[string]*trust.Set
 	apps         []config.Application
 	applications *auth.Applications
+	clientApps   map[string]string
+
+	authServer          *authserver.Server
+	authServerListeners []string
+	authServerPrefix    string
+	// authServerWantsCerts: some client authenticates with a certificate,
+	// so listeners serving the authorization server ask for one.
+	authServerWantsCerts bool
 }
 
 func (c *compiler) add(path string, format string, args ...any) {
@@ -243,6 +275,7 @@ func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
 		c.trustSet(name, ts)
 	}
 	c.compileApplications(f.Applications)
+	c.authorizationServer(f)
 	for i, a := range f.APIs {
 		c.api(fmt.Sprintf("apis[%d]", i), a)
 	}
@@ -385,7 +418,7 @@ func (c *compiler) api(path string, a config.API) {
 	methods := a.Match.Methods
 	c.snap.APIs = append(c.snap.APIs, &API{
 		auth:        au,
-		needsCert:   a.Auth.Uses("mtls"),
+		needsCert:   a.Auth.Uses("mtls") || (a.Auth.Uses("oauth2") && a.OAuth2 != nil && a.OAuth2.RequireBoundTokens),
 		forward:     a.ForwardClientCert,
 		Name:        a.Name,
 		Host:        strings.ToLower(a.Match.Host),
