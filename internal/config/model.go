@@ -22,9 +22,77 @@ type File struct {
 	// Applications are the API consumers, with the credentials that identify
 	// them (client certificates, API keys, OAuth2 client registrations).
 	Applications []Application `yaml:"applications"`
+	// Plans are offered on APIs: rate limit, quota and allowed scopes.
+	Plans []Plan `yaml:"plans"`
+	// Subscriptions give an application a plan on an API.
+	Subscriptions []Subscription `yaml:"subscriptions"`
 	// AuthorizationServer turns on the built-in OAuth2 authorization server
 	// (client_credentials) for the applications' OAuth2 clients.
 	AuthorizationServer *AuthorizationServer `yaml:"authorization_server"`
+}
+
+// Plan is a service level an application subscribes to.
+type Plan struct {
+	// Name identifies the plan; it also names the rate-limit policy in the
+	// RateLimit-Policy header.
+	Name string `yaml:"name"`
+	// RateLimit applies per application and API.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// Quota applies per application and API over a calendar day or month.
+	Quota *Quota `yaml:"quota"`
+	// Scopes limits the OAuth2 scopes the built-in server grants for APIs
+	// subscribed on this plan. Empty: no limit.
+	Scopes []string `yaml:"scopes"`
+}
+
+// RateLimit is Rate requests per Period, with bursts up to Burst.
+type RateLimit struct {
+	Rate   int           `yaml:"rate"`
+	Period time.Duration `yaml:"period"`
+	// Burst defaults to Rate.
+	Burst int `yaml:"burst"`
+}
+
+// Quota is Limit requests per calendar Window (day or month, UTC).
+type Quota struct {
+	Limit  int64  `yaml:"limit"`
+	Window string `yaml:"window"`
+}
+
+// Subscription gives Application the Plan on API.
+type Subscription struct {
+	Application string `yaml:"application"`
+	API         string `yaml:"api"`
+	Plan        string `yaml:"plan"`
+	// State is active (default) or suspended.
+	State string `yaml:"state"`
+}
+
+// IPRules allow or deny client addresses (CIDR or single addresses); deny
+// wins, and an empty allow list allows every address not denied.
+type IPRules struct {
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+}
+
+// CORS is an API's cross-origin policy.
+type CORS struct {
+	AllowOrigins     []string      `yaml:"allow_origins"`
+	AllowMethods     []string      `yaml:"allow_methods"`
+	AllowHeaders     []string      `yaml:"allow_headers"`
+	ExposeHeaders    []string      `yaml:"expose_headers"`
+	AllowCredentials bool          `yaml:"allow_credentials"`
+	MaxAge           time.Duration `yaml:"max_age"`
+}
+
+// HeaderRule changes one header. Exactly one of Set, Add, Remove names the
+// header; Value may use ${application}, ${client_cert_subject},
+// ${client_cert_sha256}, ${client_ip}, ${request_id} and ${api}.
+type HeaderRule struct {
+	Set    string `yaml:"set"`
+	Add    string `yaml:"add"`
+	Remove string `yaml:"remove"`
+	Value  string `yaml:"value"`
 }
 
 // AuthorizationServer configures the built-in OAuth2 authorization server.
@@ -151,6 +219,10 @@ type Application struct {
 	// OAuth2 registers the application as a client of the built-in
 	// authorization server.
 	OAuth2 *OAuth2Client `yaml:"oauth2"`
+	// RateLimit applies to the application across all APIs.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// IP restricts the addresses the application may call from.
+	IP *IPRules `yaml:"ip"`
 	// APIKeys are hashes of the application's API keys, written
 	// "sha256:<hex>" (see `portcullis hash-api-key`). Keys are never stored
 	// in plain text.
@@ -341,6 +413,19 @@ type API struct {
 	APIKey *APIKeyPolicy `yaml:"api_key"`
 	// OAuth2 is the token policy used by the oauth2 authenticator.
 	OAuth2 *OAuth2Policy `yaml:"oauth2"`
+	// Plans offered on this API. When set, a caller's application needs an
+	// active subscription to the API on one of them.
+	Plans []string `yaml:"plans"`
+	// RateLimit applies to the whole API, all callers together.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// IP restricts client addresses.
+	IP *IPRules `yaml:"ip"`
+	// CORS answers preflights and sets cross-origin headers.
+	CORS *CORS `yaml:"cors"`
+	// RequestHeaders change the request before it goes upstream.
+	RequestHeaders []HeaderRule `yaml:"request_headers"`
+	// ResponseHeaders change the response before it goes to the client.
+	ResponseHeaders []HeaderRule `yaml:"response_headers"`
 	// ForwardClientCert is rfc9440, xfcc or none: the header that carries
 	// the verified client certificate to the upstream. Default rfc9440 when
 	// the API uses mtls, else none. Incoming copies of these headers are

@@ -135,6 +135,7 @@ func (v *validator) top() {
 	}
 	v.applications()
 	v.authorizationServer()
+	v.plansAndSubscriptions()
 
 	apiNames := map[string]bool{}
 	type routeKey struct{ host, prefix string }
@@ -244,6 +245,7 @@ func (v *validator) apiAuth(p string, a API) {
 		v.add(p+".api_key", "an api_key policy has no effect unless auth uses api_key")
 	}
 	v.oauth2Policy(p, a)
+	v.apiPolicies(p, a)
 	if a.ForwardClientCert != ForwardNone && a.ForwardClientCert != "" && !usesMTLS {
 		v.add(p+".forward_client_cert", "there is no verified client certificate to forward: the API's auth does not use mtls (set forward_client_cert: none or add mtls)")
 	}
@@ -663,5 +665,137 @@ func (v *validator) oauth2Policy(p string, a API) {
 	}
 	if o.Leeway < 0 {
 		v.add(p+".oauth2.leeway", "must not be negative")
+	}
+}
+
+func (v *validator) rateLimit(path string, r *RateLimit) {
+	if r == nil {
+		return
+	}
+	if r.Rate <= 0 || r.Period <= 0 {
+		v.add(path, "rate_limit needs a positive rate and period, e.g. {rate: 100, period: 1s, burst: 20}")
+	}
+	if r.Burst < 0 {
+		v.add(path+".burst", "must not be negative")
+	}
+}
+
+func (v *validator) ipRules(path string, r *IPRules) {
+	if r == nil {
+		return
+	}
+	for kind, list := range map[string][]string{"allow": r.Allow, "deny": r.Deny} {
+		for i, e := range list {
+			if _, _, err := net.ParseCIDR(e); err != nil && net.ParseIP(e) == nil {
+				v.add(fmt.Sprintf("%s.%s[%d]", path, kind, i), "%q is neither an IP address nor a CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)", e)
+			}
+		}
+	}
+}
+
+var headerVarRe = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+var headerVars = []string{"application", "client_cert_subject", "client_cert_sha256", "client_ip", "request_id", "api"}
+
+func (v *validator) headerRules(path string, rules []HeaderRule) {
+	for i, r := range rules {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		n := 0
+		for _, name := range []string{r.Set, r.Add, r.Remove} {
+			if name != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			v.add(p, "write exactly one of set, add or remove, naming the header")
+			continue
+		}
+		if r.Remove != "" && r.Value != "" {
+			v.add(p+".value", "remove takes no value")
+		}
+		for _, m := range headerVarRe.FindAllStringSubmatch(r.Value, -1) {
+			if !slices.Contains(headerVars, m[1]) {
+				v.add(p+".value", "unknown variable ${%s} (valid: ${%s})", m[1], strings.Join(headerVars, "}, ${"))
+			}
+		}
+	}
+}
+
+func (v *validator) apiPolicies(p string, a API) {
+	v.rateLimit(p+".rate_limit", a.RateLimit)
+	v.ipRules(p+".ip", a.IP)
+	if c := a.CORS; c != nil {
+		if len(c.AllowOrigins) == 0 {
+			v.add(p+".cors.allow_origins", "name the allowed origins (e.g. https://app.example.com), or \"*\"")
+		}
+		if c.AllowCredentials && slices.Contains(c.AllowOrigins, "*") {
+			v.add(p+".cors.allow_credentials", "browsers refuse credentials with allow_origins \"*\": list the origins instead")
+		}
+	}
+	v.headerRules(p+".request_headers", a.RequestHeaders)
+	v.headerRules(p+".response_headers", a.ResponseHeaders)
+	plans := map[string]bool{}
+	for _, pl := range v.f.Plans {
+		plans[pl.Name] = true
+	}
+	for i, pl := range a.Plans {
+		if !plans[pl] {
+			v.add(fmt.Sprintf("%s.plans[%d]", p, i), "plan %q is not defined%s", pl, definedHint(pl, sortedKeys(plans)))
+		}
+	}
+	if len(a.Plans) > 0 && a.Auth == nil {
+		v.add(p+".plans", "plans need to know the caller's application: give the API auth (oauth2, mtls or api_key)")
+	}
+}
+
+func (v *validator) plansAndSubscriptions() {
+	names := map[string]bool{}
+	for i, pl := range v.f.Plans {
+		p := fmt.Sprintf("plans[%d]", i)
+		v.name(p+".name", "plan", pl.Name, names)
+		v.rateLimit(p+".rate_limit", pl.RateLimit)
+		if q := pl.Quota; q != nil {
+			if q.Limit <= 0 {
+				v.add(p+".quota.limit", "must be positive")
+			}
+			if q.Window != "day" && q.Window != "month" {
+				v.add(p+".quota.window", "unknown window %q (valid: day, month)", q.Window)
+			}
+		}
+	}
+	apps := map[string]bool{}
+	for i, a := range v.f.Applications {
+		apps[a.ID] = true
+		v.rateLimit(fmt.Sprintf("applications[%d].rate_limit", i), a.RateLimit)
+		v.ipRules(fmt.Sprintf("applications[%d].ip", i), a.IP)
+	}
+	apis := map[string]API{}
+	for _, a := range v.f.APIs {
+		apis[a.Name] = a
+	}
+	type pair struct{ app, api string }
+	seen := map[pair]bool{}
+	for i, s := range v.f.Subscriptions {
+		p := fmt.Sprintf("subscriptions[%d]", i)
+		if !apps[s.Application] {
+			v.add(p+".application", "application %q is not defined%s", s.Application, definedHint(s.Application, sortedKeys(apps)))
+		}
+		api, ok := apis[s.API]
+		if !ok {
+			v.add(p+".api", "API %q is not defined%s", s.API, definedHint(s.API, sortedKeys(apis)))
+		}
+		if !names[s.Plan] {
+			v.add(p+".plan", "plan %q is not defined%s", s.Plan, definedHint(s.Plan, sortedKeys(names)))
+		} else if ok && !slices.Contains(api.Plans, s.Plan) {
+			v.add(p+".plan", "API %q does not offer plan %q (its plans: %s)", s.API, s.Plan, strings.Join(api.Plans, ", "))
+		}
+		if s.State != "" && s.State != "active" && s.State != "suspended" {
+			v.add(p+".state", "unknown state %q (valid: active, suspended)", s.State)
+		}
+		k := pair{s.Application, s.API}
+		if seen[k] {
+			v.add(p, "application %q already has a subscription to API %q", s.Application, s.API)
+		}
+		seen[k] = true
 	}
 }
