@@ -408,6 +408,12 @@ func (c *compiler) api(path string, a config.API) {
 		c.add(path+".upstream", "%v", err)
 		return
 	}
+	if len(a.Plans) > 0 || a.RateLimit != nil || a.IP != nil || a.CORS != nil || len(a.RequestHeaders) > 0 || len(a.ResponseHeaders) > 0 {
+		// Fail closed: a policy that is configured must be enforced.
+		c.add(path, "plans, rate_limit, ip, cors and header rules are not enforced by this build yet; remove them")
+		up.Close()
+		return
+	}
 	var au auth.Authenticator
 	if a.Auth != nil {
 		if au = c.authenticator(path+".auth", a, a.Auth); au == nil {
