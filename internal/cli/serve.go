@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/policy"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/snapshot"
 )
@@ -65,7 +66,10 @@ func (c *serveCmd) Run(g *globals) error {
 		return err
 	}
 	defer os.RemoveAll(keyDir)
-	f, snap := load(c.Config, g.stderr, snapshot.Options{AuthKeyDir: keyDir, Logger: newLogger(g.stderr, "info")})
+	// Rate-limit and quota counters outlive any one snapshot, so a reload
+	// does not hand everyone a fresh budget.
+	counter, quotas := policy.NewMemoryCounter(), policy.NewMemoryQuotas()
+	f, snap := load(c.Config, g.stderr, snapshot.Options{AuthKeyDir: keyDir, Logger: newLogger(g.stderr, "info"), Counter: counter, Quotas: quotas})
 	if snap == nil {
 		return exitError{ExitFailure}
 	}
@@ -77,7 +81,7 @@ func (c *serveCmd) Run(g *globals) error {
 	}
 	log.Info("portcullis started", "version", Version, "config", c.Config, "apis", len(snap.APIs))
 	return runUntilSignal(srv, log, func() (*snapshot.Snapshot, error) {
-		_, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log})
+		_, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas})
 		if next == nil {
 			return nil, fmt.Errorf("configuration has problems (listed above)")
 		}

@@ -219,7 +219,8 @@ type Application struct {
 	// OAuth2 registers the application as a client of the built-in
 	// authorization server.
 	OAuth2 *OAuth2Client `yaml:"oauth2"`
-	// RateLimit applies to the application across all APIs.
+	// RateLimit applies to the application on each API it calls (a separate
+	// budget per API), whatever its subscription.
 	RateLimit *RateLimit `yaml:"rate_limit"`
 	// IP restricts the addresses the application may call from.
 	IP *IPRules `yaml:"ip"`

@@ -11,6 +11,10 @@ const (
 	CodeRequestCanceled  = "request.canceled"
 	CodeInternal         = "gateway.internal"
 
+	// Subscriptions.
+	CodeSubscriptionMissing   = "subscription.missing"
+	CodeSubscriptionSuspended = "subscription.suspended"
+
 	// Upstream connection failures (gateway → API hop).
 	CodeUpstreamConnectRefused = "upstream.connect_refused"
 	CodeUpstreamConnectFailed  = "upstream.connect_failed"
@@ -67,6 +71,12 @@ const (
 	CodeOAuth2CertBindingRequired = "oauth2.cert_binding_required"
 	CodeOAuth2InsufficientScope   = "oauth2.insufficient_scope"
 	CodeOAuth2Unavailable         = "oauth2.unavailable"
+
+	// Policies enforced in the data plane (internal/policy).
+	CodeRateLimitExceeded = "ratelimit.exceeded"
+	CodeQuotaExceeded     = "quota.exceeded"
+	CodeIPDenied          = "ip.denied"
+	CodeCORSOriginDenied  = "cors.origin_denied"
 )
 
 // Catalogue lists every code with its HTTP status and the title clients see.
@@ -77,6 +87,8 @@ var Catalogue = map[string]Entry{
 	CodeRequestTooLarge:                  {413, "Request body too large"},
 	CodeRequestCanceled:                  {499, "Client closed the request"},
 	CodeInternal:                         {500, "Internal gateway error"},
+	CodeSubscriptionMissing:              {403, "Application is not subscribed to this API"},
+	CodeSubscriptionSuspended:            {403, "Application's subscription is suspended"},
 	CodeUpstreamConnectRefused:           {502, "Upstream refused the connection"},
 	CodeUpstreamConnectFailed:            {502, "Could not connect to the upstream"},
 	CodeUpstreamTimeout:                  {504, "Upstream did not answer in time"},
@@ -119,6 +131,10 @@ var Catalogue = map[string]Entry{
 	CodeOAuth2CertBindingRequired:        {401, "Access token must be bound to a client certificate"},
 	CodeOAuth2InsufficientScope:          {403, "Access token lacks a required scope"},
 	CodeOAuth2Unavailable:                {503, "Access token could not be checked"},
+	CodeRateLimitExceeded:                {429, "Rate limit exceeded"},
+	CodeQuotaExceeded:                    {429, "Quota exceeded"},
+	CodeIPDenied:                         {403, "Client address is not allowed"},
+	CodeCORSOriginDenied:                 {403, "Origin is not allowed"},
 }
 
 // Entry is the client-facing part of a code.

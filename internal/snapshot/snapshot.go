@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/internal/authserver"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keymaterial"
+	"github.com/portcullis/portcullis/internal/policy"
 	"github.com/portcullis/portcullis/internal/trust"
 	"github.com/portcullis/portcullis/internal/upstream"
 )
@@ -97,6 +98,8 @@ type API struct {
 	// handshake must have asked for one.
 	needsCert bool
 	forward   config.ForwardMode
+	policies  *apiPolicies
+	now       func() time.Time
 }
 
 // Exchange is what a request's run through an API produced, for the access
@@ -132,6 +135,10 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, x *Exchange) error {
 	// First, on every API: nothing after this may see a client's forged
 	// certificate header, and only the verified chain is forwarded.
 	auth.StripForwardedCertHeaders(r.Header)
+	pol := a.policies
+	if handled, err := pol.beforeAuth(w, r); handled || err != nil {
+		return err
+	}
 	if a.auth != nil {
 		p, err := a.auth.Authenticate(r)
 		if err != nil {
@@ -145,6 +152,18 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, x *Exchange) error {
 			case config.ForwardXFCC:
 				auth.SetXFCC(r.Header, p.Chain)
 			}
+		}
+	}
+	if err := pol.afterAuth(w, r, a.Name, x.Principal, a.now()); err != nil {
+		return err
+	}
+	if pol.reqHdr != nil || pol.respHdr != nil || pol.cors != nil {
+		v := vars(r, a.Name, x.Principal)
+		if pol.reqHdr != nil {
+			pol.reqHdr.Apply(r.Header, v)
+		}
+		if pol.respHdr != nil || pol.cors != nil {
+			w = &responseRules{ResponseWriter: w, r: r, rules: pol.respHdr, cors: pol.cors, v: v}
 		}
 	}
 	if a.stripPrefix && a.prefix != "/" {
@@ -221,6 +240,11 @@ type Options struct {
 	// Validate compiles for `portcullis validate`: nothing is written to
 	// disk.
 	Validate bool
+	// Counter and Quotas keep rate-limit and quota state; serve passes the
+	// same ones to every snapshot so a reload does not reset them. Nil:
+	// fresh in-memory counters.
+	Counter policy.Counter
+	Quotas  policy.QuotaCounter
 }
 
 type compiler struct {
@@ -263,6 +287,12 @@ func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Counter == nil {
+		o.Counter = policy.NewMemoryCounter()
+	}
+	if o.Quotas == nil {
+		o.Quotas = policy.NewMemoryQuotas()
 	}
 	c := &compiler{o: o, cfg: f, trust: map[string]*keymaterial.TrustSet{}, sets: map[string]*trust.Set{}, snap: &Snapshot{
 		Listeners:     map[string]*Listener{},
@@ -408,12 +438,7 @@ func (c *compiler) api(path string, a config.API) {
 		c.add(path+".upstream", "%v", err)
 		return
 	}
-	if len(a.Plans) > 0 || a.RateLimit != nil || a.IP != nil || a.CORS != nil || len(a.RequestHeaders) > 0 || len(a.ResponseHeaders) > 0 {
-		// Fail closed: a policy that is configured must be enforced.
-		c.add(path, "plans, rate_limit, ip, cors and header rules are not enforced by this build yet; remove them")
-		up.Close()
-		return
-	}
+	pol := c.policies(path, a, c.cfg)
 	var au auth.Authenticator
 	if a.Auth != nil {
 		if au = c.authenticator(path+".auth", a, a.Auth); au == nil {
@@ -423,6 +448,8 @@ func (c *compiler) api(path string, a config.API) {
 	}
 	methods := a.Match.Methods
 	c.snap.APIs = append(c.snap.APIs, &API{
+		policies:    pol,
+		now:         c.o.Now,
 		auth:        au,
 		needsCert:   a.Auth.Uses("mtls") || (a.Auth.Uses("oauth2") && a.OAuth2 != nil && a.OAuth2.RequireBoundTokens),
 		forward:     a.ForwardClientCert,
