@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,6 +198,7 @@ func (c *compiler) authorizationServer(f config.File) {
 		}
 		opts.Clients = append(opts.Clients, cl)
 	}
+	opts.SubscriptionScopes = subscriptionScopes(f)
 	srv, err := authserver.New(opts)
 	if err != nil {
 		c.add(p, "%v", err)
@@ -262,4 +264,43 @@ func (m *authServerMount) matches(path string) bool {
 		return false
 	}
 	return path == m.prefix || strings.HasPrefix(path, m.prefix+"/") || strings.HasPrefix(path, metadataPath)
+}
+
+// subscriptionScopes limits the scopes the built-in server grants to those
+// of the plans an application holds active subscriptions on (issue 6:
+// granted = asked ∩ allowed ∩ subscribed). It is nil, and limits nothing,
+// when no plan names scopes; a subscribed plan without scopes leaves the
+// application's own scopes unlimited.
+func subscriptionScopes(f config.File) func(string) []string {
+	planScopes := map[string][]string{}
+	limited := false
+	for _, pl := range f.Plans {
+		planScopes[pl.Name] = pl.Scopes
+		limited = limited || len(pl.Scopes) > 0
+	}
+	if !limited {
+		return nil
+	}
+	own := map[string][]string{}
+	for _, a := range f.Applications {
+		if a.OAuth2 != nil {
+			own[a.ID] = a.OAuth2.Scopes
+		}
+	}
+	granted := map[string][]string{}
+	for _, s := range f.Subscriptions {
+		if s.State == "suspended" {
+			continue
+		}
+		scopes := planScopes[s.Plan]
+		if len(scopes) == 0 {
+			scopes = own[s.Application]
+		}
+		for _, sc := range scopes {
+			if !slices.Contains(granted[s.Application], sc) {
+				granted[s.Application] = append(granted[s.Application], sc)
+			}
+		}
+	}
+	return func(app string) []string { return granted[app] }
 }
