@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/auth"
 	"github.com/portcullis/portcullis/internal/pki"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/snapshot"
@@ -33,6 +36,8 @@ type quickstartCmd struct {
 type demoFiles struct {
 	Dir, CACert, GatewayCert, GatewayKey, ClientCert, ClientKey, BackendCert, BackendKey, Config string
 	Listen, Backend, ListenPort, BackendPort                                                     string
+	// APIKey is the demo application's key; only its hash is in the config.
+	APIKey, APIKeyHash string
 }
 
 func (c *quickstartCmd) Run(g *globals) error {
@@ -63,6 +68,10 @@ func (c *quickstartCmd) Run(g *globals) error {
 	if err := makeDemoPKI(files, g.stderr); err != nil {
 		return err
 	}
+	if files.APIKey, err = demoAPIKey(filepath.Join(dir, "demo-app.key")); err != nil {
+		return err
+	}
+	files.APIKeyHash = auth.HashAPIKey(files.APIKey)
 	if err := writeDemoConfig(files); err != nil {
 		return err
 	}
@@ -92,6 +101,19 @@ func (c *quickstartCmd) Run(g *globals) error {
 	}
 	printDemoHelp(files, g.stdout)
 	return runUntilSignal(srv, log, nil)
+}
+
+// demoAPIKey reads the demo application's key, making one on the first run.
+func demoAPIKey(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	key := "pk_demo_" + base64.RawURLEncoding.EncodeToString(b)
+	return key, os.WriteFile(path, []byte(key+"\n"), 0o600)
 }
 
 // makeDemoPKI creates the demo CA and the three certificates unless they
@@ -152,12 +174,26 @@ trust_stores:
   demo-ca:
     pem: ca/ca.crt
 
+# The consumer side: an application with an API key (only its hash is
+# stored; the key is in demo-app.key), a plan, and a subscription.
+applications:
+  - id: demo-app
+    api_keys: [ "{{.APIKeyHash}}" ]
+plans:
+  - name: demo
+    rate_limit: { rate: 5, period: 1s, burst: 10 }
+subscriptions:
+  - { application: demo-app, api: demo, plan: demo }
+
 apis:
   - name: demo
     match:
       path_prefix: /demo
     # /demo/hello reaches the backend as /hello.
     strip_prefix: true
+    # Callers present the application's key in X-API-Key; the plan limits them.
+    auth: api_key
+    plans: [demo]
     upstream:
       targets: [ "https://{{.Backend}}" ]
       tls:
@@ -231,14 +267,14 @@ Portcullis demo is running.
   gateway:  https://localhost:%[1]s  (config: %[3]s)
   backend:  https://localhost:%[2]s  (requires a client certificate from the demo CA)
 
-Through the gateway (works; the backend reports the gateway's certificate):
-  curl --cacert %[4]s https://localhost:%[1]s/demo/hello
+Through the gateway, as the demo application (works; the backend reports the gateway's certificate):
+  curl --cacert %[4]s -H "X-API-Key: $(cat %[5]s)" https://localhost:%[1]s/demo/hello
 
 Straight to the backend, going around the gateway (refused during the TLS handshake):
   curl --cacert %[4]s https://localhost:%[2]s/hello
 
 Press Ctrl-C to stop.
-`, f.ListenPort, f.BackendPort, f.Config, f.CACert)
+`, f.ListenPort, f.BackendPort, f.Config, f.CACert, filepath.Join(f.Dir, "demo-app.key"))
 }
 
 // tryDemo sends the two requests of the demo and reports them.
@@ -255,7 +291,9 @@ func tryDemo(f demoFiles, w io.Writer) error {
 	defer client.CloseIdleConnections()
 	ok := true
 
-	resp, err := client.Get("https://" + f.Listen + "/demo/hello")
+	req, _ := http.NewRequest("GET", "https://"+f.Listen+"/demo/hello", nil)
+	req.Header.Set("X-API-Key", f.APIKey)
+	resp, err := client.Do(req)
 	if err != nil {
 		fmt.Fprintf(w, "through the gateway: FAILED: %v\n", err)
 		ok = false
