@@ -82,7 +82,7 @@ func (c *quickstartCmd) Run(g *globals) error {
 	}
 	defer backend.Close()
 
-	_, snap := load(files.Config, g.stderr, snapshot.Options{})
+	_, snap := load(files.Config, g.stderr, snapshot.Options{}, nil)
 	if snap == nil {
 		return exitError{ExitFailure}
 	}

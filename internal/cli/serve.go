@@ -12,6 +12,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/policy"
+	"github.com/portcullis/portcullis/internal/registry"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/snapshot"
 )
@@ -25,9 +26,23 @@ type validateCmd struct {
 }
 
 // load checks the configuration and compiles it, printing every problem to w.
-// It returns nil if anything is wrong.
-func load(path string, w io.Writer, o snapshot.Options) (config.File, *snapshot.Snapshot) {
+// With a registry, the file's resources are applied into it first and the
+// registry's own resources are served beside them. It returns nil if
+// anything is wrong.
+func load(path string, w io.Writer, o snapshot.Options, st registry.Store) (config.File, *snapshot.Snapshot) {
 	d, f, probs := config.Check(path)
+	if len(probs) == 0 && st != nil {
+		merged, err := withStore(context.Background(), st, f)
+		if err != nil {
+			probs = config.Problems{{File: path, Path: "store", Message: err.Error()}}
+		} else {
+			f = config.WithDefaults(merged)
+			for _, p := range config.Validate(f) {
+				p.File, p.Message = path+" + registry", p.Message+" (from the registry)"
+				probs = append(probs, p)
+			}
+		}
+	}
 	if len(probs) == 0 {
 		o.BaseDir = filepath.Dir(path)
 		snap, cprobs := snapshot.Compile(f, o)
@@ -44,7 +59,7 @@ func load(path string, w io.Writer, o snapshot.Options) (config.File, *snapshot.
 }
 
 func (c *validateCmd) Run(g *globals) error {
-	f, snap := load(c.Config, g.stderr, snapshot.Options{Validate: true})
+	f, snap := load(c.Config, g.stderr, snapshot.Options{Validate: true}, nil)
 	if snap == nil {
 		return exitError{ExitFailure}
 	}
@@ -69,7 +84,24 @@ func (c *serveCmd) Run(g *globals) error {
 	// Rate-limit and quota counters outlive any one snapshot, so a reload
 	// does not hand everyone a fresh budget.
 	counter, quotas := policy.NewMemoryCounter(), policy.NewMemoryQuotas()
-	f, snap := load(c.Config, g.stderr, snapshot.Options{AuthKeyDir: keyDir, Logger: newLogger(g.stderr, "info"), Counter: counter, Quotas: quotas})
+	_, f0, probs := config.Check(c.Config)
+	if len(probs) > 0 {
+		for _, p := range probs {
+			fmt.Fprintln(g.stderr, p.String())
+		}
+		fmt.Fprintf(g.stderr, "%d problem(s) in %s\n", len(probs), c.Config)
+		return exitError{ExitFailure}
+	}
+	st, err := openStore(f0, c.Config)
+	if err != nil {
+		return err
+	}
+	var store registry.Store
+	if st != nil {
+		defer st.Close()
+		store = st
+	}
+	f, snap := load(c.Config, g.stderr, snapshot.Options{AuthKeyDir: keyDir, Logger: newLogger(g.stderr, "info"), Counter: counter, Quotas: quotas}, store)
 	if snap == nil {
 		return exitError{ExitFailure}
 	}
@@ -81,7 +113,7 @@ func (c *serveCmd) Run(g *globals) error {
 	}
 	log.Info("portcullis started", "version", Version, "config", c.Config, "apis", len(snap.APIs))
 	return runUntilSignal(srv, log, func() (*snapshot.Snapshot, error) {
-		_, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas})
+		_, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas}, store)
 		if next == nil {
 			return nil, fmt.Errorf("configuration has problems (listed above)")
 		}

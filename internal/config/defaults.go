@@ -27,6 +27,7 @@ const (
 	DefaultSigningAlgorithm    = "ES256"
 	DefaultKeyRotation         = 24 * time.Hour
 	DefaultTokenLeeway         = 30 * time.Second
+	DefaultAdminAddress        = "127.0.0.1:9443"
 )
 
 // DefaultTokenAlgorithms are the signature algorithms an API accepts when it
@@ -54,6 +55,11 @@ func WithDefaults(f File) File {
 			stores[name] = ts
 		}
 		f.TrustStores = stores
+	}
+	if f.Admin != nil {
+		a := *f.Admin
+		orDefault(&a.Address, DefaultAdminAddress)
+		f.Admin = &a
 	}
 	if as := f.AuthorizationServer; as != nil {
 		c := *as

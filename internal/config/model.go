@@ -29,6 +29,44 @@ type File struct {
 	// AuthorizationServer turns on the built-in OAuth2 authorization server
 	// (client_credentials) for the applications' OAuth2 clients.
 	AuthorizationServer *AuthorizationServer `yaml:"authorization_server"`
+	// Store is the registry, "sqlite:PATH" (relative to this file). When
+	// set, the file's applications, plans and subscriptions are applied
+	// into it at every load (marked file-managed), and resources created
+	// through the admin API are served beside them.
+	Store string `yaml:"store"`
+	// Admin is the management API's listener.
+	Admin *Admin `yaml:"admin"`
+}
+
+// Admin configures the /admin/v1 management API.
+type Admin struct {
+	// Address defaults to 127.0.0.1:9443: loopback only unless asked.
+	Address string `yaml:"address"`
+	// TLS is the admin listener's certificate (same forms as listeners).
+	Certificates []ServerCertificate `yaml:"certificates"`
+	// ClientTrust names the trust stores admin client certificates chain to.
+	ClientTrust StringList `yaml:"client_trust"`
+	// Clients map verified admin certificates (by cn or fingerprint) to a
+	// role: admin, or tenant-admin with a tenant.
+	Clients []AdminClient `yaml:"clients"`
+	// Tokens are admin bearer tokens, stored as "sha256:<hex>" hashes.
+	Tokens []AdminToken `yaml:"tokens"`
+}
+
+// AdminClient maps an admin client certificate to a role.
+type AdminClient struct {
+	CN          string `yaml:"cn"`
+	Fingerprint string `yaml:"fingerprint"`
+	Role        string `yaml:"role"`
+	Tenant      string `yaml:"tenant"`
+}
+
+// AdminToken is an admin bearer token's hash and role.
+type AdminToken struct {
+	Name   string `yaml:"name"`
+	Hash   string `yaml:"hash"`
+	Role   string `yaml:"role"`
+	Tenant string `yaml:"tenant"`
 }
 
 // Plan is a service level an application subscribes to.

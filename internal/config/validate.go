@@ -136,6 +136,7 @@ func (v *validator) top() {
 	v.applications()
 	v.authorizationServer()
 	v.plansAndSubscriptions()
+	v.storeAndAdmin()
 
 	apiNames := map[string]bool{}
 	type routeKey struct{ host, prefix string }
@@ -797,5 +798,68 @@ func (v *validator) plansAndSubscriptions() {
 			v.add(p, "application %q already has a subscription to API %q", s.Application, s.API)
 		}
 		seen[k] = true
+	}
+}
+
+func (v *validator) storeAndAdmin() {
+	if v.f.Store != "" && !strings.HasPrefix(v.f.Store, "sqlite:") {
+		v.add("store", "unsupported store %q (valid: sqlite:PATH; PostgreSQL comes with clustering)", v.f.Store)
+	}
+	a := v.f.Admin
+	if a == nil {
+		return
+	}
+	if v.f.Store == "" {
+		v.add("admin", "the admin API manages the registry: set store (e.g. store: \"sqlite:data/portcullis.db\")")
+	}
+	v.address("admin.address", a.Address, map[string]string{})
+	if len(a.Certificates) == 0 {
+		v.add("admin.certificates", "the admin API serves HTTPS only: give it a certificate")
+	}
+	for i, c := range a.Certificates {
+		v.keySource(fmt.Sprintf("admin.certificates[%d]", i), c.KeySource)
+	}
+	if len(a.Clients) == 0 && len(a.Tokens) == 0 {
+		v.add("admin", "nobody could use the admin API: add clients (admin certificates) and/or tokens")
+	}
+	if len(a.Clients) > 0 && len(a.ClientTrust) == 0 {
+		v.add("admin.client_trust", "admin client certificates need client_trust: the trust store(s) they chain to")
+	}
+	for i, t := range a.ClientTrust {
+		v.trustRef(fmt.Sprintf("admin.client_trust[%d]", i), t)
+	}
+	role := func(p, role, tenant string) {
+		switch role {
+		case "admin":
+			if tenant != "" {
+				v.add(p+".tenant", "an admin manages every tenant; tenant applies to tenant-admin")
+			}
+		case "tenant-admin":
+			if tenant == "" {
+				v.add(p+".tenant", "a tenant-admin needs its tenant")
+			}
+		default:
+			v.add(p+".role", "unknown role %q (valid: admin, tenant-admin)", role)
+		}
+	}
+	for i, c := range a.Clients {
+		p := fmt.Sprintf("admin.clients[%d]", i)
+		if (c.CN == "") == (c.Fingerprint == "") {
+			v.add(p, "identify the certificate by cn or by fingerprint (one of them)")
+		}
+		if c.Fingerprint != "" && !validFingerprint(c.Fingerprint) {
+			v.add(p+".fingerprint", "%q is not a SHA-256 fingerprint", c.Fingerprint)
+		}
+		role(p, c.Role, c.Tenant)
+	}
+	for i, t := range a.Tokens {
+		p := fmt.Sprintf("admin.tokens[%d]", i)
+		if h, ok := strings.CutPrefix(t.Hash, "sha256:"); !ok || !keyHashRe.MatchString(h) {
+			v.add(p+".hash", "admin tokens are stored hashed: write \"sha256:<64 lower-case hex digits>\" (portcullis hash-api-key --generate)")
+		}
+		if t.Name == "" {
+			v.add(p+".name", "name the token (it appears in the audit log)")
+		}
+		role(p, t.Role, t.Tenant)
 	}
 }
