@@ -455,6 +455,13 @@ func Warnings(f File) Problems {
 			}
 		}
 	}
+	if a := f.Admin; a != nil {
+		if host, _, err := net.SplitHostPort(a.Address); err == nil {
+			if ip := net.ParseIP(host); host == "" || (ip != nil && !ip.IsLoopback()) || (ip == nil && host != "localhost") {
+				ws = append(ws, Problem{Path: "admin.address", Message: fmt.Sprintf("the admin API listens on %s, not only on loopback: anyone who can reach it can try credentials", a.Address)})
+			}
+		}
+	}
 	return ws
 }
 
