@@ -111,8 +111,22 @@ func (c *serveCmd) Run(g *globals) error {
 	if err := srv.Start(snap); err != nil {
 		return err
 	}
+	changes := make(chan struct{}, 1)
+	if f.Admin != nil && store != nil {
+		adm, err := startAdmin(f, c.Config, store, log, func() {
+			select {
+			case changes <- struct{}{}:
+			default: // a rebuild is already pending; it will see this change too
+			}
+		})
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return err
+		}
+		defer adm.shutdown(context.Background())
+	}
 	log.Info("portcullis started", "version", Version, "config", c.Config, "apis", len(snap.APIs))
-	return runUntilSignal(srv, log, func() (*snapshot.Snapshot, error) {
+	return runUntilSignal(srv, log, changes, func() (*snapshot.Snapshot, error) {
 		_, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas}, store)
 		if next == nil {
 			return nil, fmt.Errorf("configuration has problems (listed above)")
@@ -122,33 +136,39 @@ func (c *serveCmd) Run(g *globals) error {
 	})
 }
 
-// runUntilSignal serves until SIGTERM or SIGINT, reloading on SIGHUP with
-// reload's snapshot. A failed reload keeps the running snapshot.
-func runUntilSignal(srv *server.Server, log *slog.Logger, reload func() (*snapshot.Snapshot, error)) error {
+// runUntilSignal serves until SIGTERM or SIGINT, reloading on SIGHUP (and
+// on every registry change the admin API reports on changes) with reload's
+// snapshot. A failed reload keeps the running snapshot.
+func runUntilSignal(srv *server.Server, log *slog.Logger, changes <-chan struct{}, reload func() (*snapshot.Snapshot, error)) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	doReload := func(why string) {
+		if reload == nil {
+			return
+		}
+		next, err := reload()
+		if err == nil {
+			err = srv.Reload(next)
+			if err != nil {
+				next.Close()
+			}
+		}
+		if err != nil {
+			log.Error("reload rejected; the running configuration keeps serving", "trigger", why, "error", err.Error())
+		} else {
+			log.Info("configuration reloaded", "trigger", why, "apis", len(next.APIs))
+		}
+	}
 	for {
 		select {
 		case err := <-srv.Errors():
 			return fmt.Errorf("listener failed: %w", err)
+		case <-changes:
+			doReload("registry change")
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				if reload == nil {
-					continue
-				}
-				next, err := reload()
-				if err == nil {
-					err = srv.Reload(next)
-					if err != nil {
-						next.Close()
-					}
-				}
-				if err != nil {
-					log.Error("reload rejected; the running configuration keeps serving", "error", err.Error())
-				} else {
-					log.Info("configuration reloaded", "apis", len(next.APIs))
-				}
+				doReload("SIGHUP")
 				continue
 			}
 			log.Info("shutting down: no new connections; waiting for requests in flight", "signal", sig.String(), "grace", srv.Snapshot().ShutdownGrace.String())

@@ -77,6 +77,16 @@ const (
 	CodeQuotaExceeded     = "quota.exceeded"
 	CodeIPDenied          = "ip.denied"
 	CodeCORSOriginDenied  = "cors.origin_denied"
+
+	// The admin API (/admin/v1, internal/admin).
+	CodeAdminUnauthenticated      = "admin.unauthenticated"
+	CodeAdminForbidden            = "admin.forbidden"
+	CodeAdminNotFound             = "admin.not_found"
+	CodeAdminConflict             = "admin.conflict"
+	CodeAdminPreconditionFailed   = "admin.precondition_failed"
+	CodeAdminInvalid              = "admin.invalid"
+	CodeAdminPreconditionRequired = "admin.precondition_required"
+	CodeAdminStoreUnavailable     = "admin.store_unavailable"
 )
 
 // Catalogue lists every code with its HTTP status and the title clients see.
@@ -135,6 +145,14 @@ var Catalogue = map[string]Entry{
 	CodeQuotaExceeded:                    {429, "Quota exceeded"},
 	CodeIPDenied:                         {403, "Client address is not allowed"},
 	CodeCORSOriginDenied:                 {403, "Origin is not allowed"},
+	CodeAdminUnauthenticated:             {401, "Admin credentials required"},
+	CodeAdminForbidden:                   {403, "Not allowed for this admin"},
+	CodeAdminNotFound:                    {404, "Resource not found"},
+	CodeAdminConflict:                    {409, "Resource conflict"},
+	CodeAdminPreconditionFailed:          {412, "Resource changed since it was read"},
+	CodeAdminInvalid:                     {422, "Invalid request"},
+	CodeAdminPreconditionRequired:        {428, "If-Match required"},
+	CodeAdminStoreUnavailable:            {503, "Registry unavailable"},
 }
 
 // Entry is the client-facing part of a code.
