@@ -38,6 +38,7 @@ func TestDefaultsDocumented(t *testing.T) {
 		"apis[].oauth2.algorithms":               "[" + strings.Join(DefaultTokenAlgorithms, ", ") + "]",
 		"apis[].oauth2.leeway":                   DefaultTokenLeeway,
 		"authorization_server.path_prefix":       DefaultOAuth2PathPrefix,
+		"admin.address":                          DefaultAdminAddress,
 		"authorization_server.token_ttl":         DefaultTokenTTL,
 		"authorization_server.algorithm":         DefaultSigningAlgorithm,
 		"authorization_server.rotate_every":      DefaultKeyRotation,
