@@ -78,6 +78,12 @@ func (c *compiler) authenticator(path string, a config.API, spec *config.AuthSpe
 		if k == nil {
 			k = &config.APIKeyPolicy{Header: config.DefaultAPIKeyHeader}
 		}
+		// Every API reading keys from the same place shares one index of
+		// all applications' keys: building one per API would cost
+		// APIs × keys at every reload.
+		if ak, ok := c.apiKeys[*k]; ok {
+			return ak
+		}
 		opts := auth.APIKeyOptions{Header: k.Header, Query: k.Query}
 		for _, app := range c.apps {
 			for _, h := range app.APIKeys {
@@ -89,6 +95,7 @@ func (c *compiler) authenticator(path string, a config.API, spec *config.AuthSpe
 			c.add(path, "%v", err)
 			return nil
 		}
+		c.apiKeys[*k] = ak
 		return ak
 	}
 	c.add(path, "unknown authenticator %q", spec.Name)

@@ -70,27 +70,10 @@ func (c *compiler) policies(path string, a config.API, f config.File) *apiPolici
 	for _, pl := range f.Plans {
 		plans[pl.Name] = pl
 	}
-	p.appIP = map[string]*policy.IPRules{}
-	p.appRules = map[string][]policy.Rule{}
-	for i, app := range f.Applications {
-		if app.IP != nil {
-			r, err := policy.NewIPRules(app.IP.Allow, app.IP.Deny)
-			if err != nil {
-				c.add(fmt.Sprintf("applications[%d].ip", i), "%v", err)
-				continue
-			}
-			p.appIP[app.ID] = r
-		}
-		if app.RateLimit != nil {
-			p.appRules[app.ID] = []policy.Rule{{Name: "application", Scope: policy.ScopeApplication, Limit: limitOf(app.RateLimit)}}
-		}
-	}
+	p.appIP, p.appRules = c.applicationPolicies(f)
 	p.plans = len(a.Plans) > 0
 	p.subs = map[string]*subscription{}
-	for _, s := range f.Subscriptions {
-		if s.API != a.Name {
-			continue
-		}
+	for _, s := range c.subscriptionsOf(f)[a.Name] {
 		pl := plans[s.Plan]
 		sub := &subscription{suspended: s.State == "suspended", rules: append([]policy.Rule(nil), p.appRules[s.Application]...)}
 		if pl.RateLimit != nil {
@@ -115,6 +98,40 @@ func (c *compiler) policies(path string, a config.API, f config.File) *apiPolici
 		p.limiter = policy.NewRateLimiter(a.Name, apiRules, nil, c.o.Counter, c.o.Quotas)
 	}
 	return p
+}
+
+// subscriptionsOf groups the subscriptions by API, once per snapshot.
+func (c *compiler) subscriptionsOf(f config.File) map[string][]config.Subscription {
+	if c.subsByAPI == nil {
+		c.subsByAPI = map[string][]config.Subscription{}
+		for _, s := range f.Subscriptions {
+			c.subsByAPI[s.API] = append(c.subsByAPI[s.API], s)
+		}
+	}
+	return c.subsByAPI
+}
+
+// applicationPolicies compiles every application's IP rules and own rate
+// limit once per snapshot; all APIs share the result.
+func (c *compiler) applicationPolicies(f config.File) (map[string]*policy.IPRules, map[string][]policy.Rule) {
+	if c.appIP != nil {
+		return c.appIP, c.appRules
+	}
+	c.appIP, c.appRules = map[string]*policy.IPRules{}, map[string][]policy.Rule{}
+	for i, app := range f.Applications {
+		if app.IP != nil {
+			r, err := policy.NewIPRules(app.IP.Allow, app.IP.Deny)
+			if err != nil {
+				c.add(fmt.Sprintf("applications[%d].ip", i), "%v", err)
+				continue
+			}
+			c.appIP[app.ID] = r
+		}
+		if app.RateLimit != nil {
+			c.appRules[app.ID] = []policy.Rule{{Name: "application", Scope: policy.ScopeApplication, Limit: limitOf(app.RateLimit)}}
+		}
+	}
+	return c.appIP, c.appRules
 }
 
 func headerRules(rules []config.HeaderRule) (*policy.HeaderRules, error) {

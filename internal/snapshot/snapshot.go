@@ -257,6 +257,10 @@ type compiler struct {
 	apps         []config.Application
 	applications *auth.Applications
 	clientApps   map[string]string
+	appIP        map[string]*policy.IPRules
+	appRules     map[string][]policy.Rule
+	subsByAPI    map[string][]config.Subscription
+	apiKeys      map[config.APIKeyPolicy]*auth.APIKeyAuth
 
 	authServer          *authserver.Server
 	authServerListeners []string
@@ -294,7 +298,7 @@ func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
 	if o.Quotas == nil {
 		o.Quotas = policy.NewMemoryQuotas()
 	}
-	c := &compiler{o: o, cfg: f, trust: map[string]*keymaterial.TrustSet{}, sets: map[string]*trust.Set{}, snap: &Snapshot{
+	c := &compiler{o: o, cfg: f, trust: map[string]*keymaterial.TrustSet{}, sets: map[string]*trust.Set{}, apiKeys: map[config.APIKeyPolicy]*auth.APIKeyAuth{}, snap: &Snapshot{
 		Listeners:     map[string]*Listener{},
 		Warnings:      config.Warnings(f),
 		AccessLog:     f.Log.AccessLog == nil || *f.Log.AccessLog,
