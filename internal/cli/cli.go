@@ -33,6 +33,9 @@ type cliModel struct {
 	PKI        pkiCmd        `cmd:"" name:"pki" help:"Certificate authority tasks: init-ca, issue, csr, sign, crl."`
 	Keystore   keystoreCmd   `cmd:"" help:"Inspect and convert keystores (PEM, PKCS#12, JKS, JCEKS)."`
 	HashAPIKey hashAPIKeyCmd `cmd:"" name:"hash-api-key" help:"Print the hash of an API key for applications[].api_keys (or --generate a new key)."`
+	Apply      applyCmd      `cmd:"" help:"Create, update (and with --prune delete) admin API resources to match a YAML file; --dry-run shows a diff."`
+	Get        getCmd        `cmd:"" help:"List the resources of a kind, or show one, through the admin API."`
+	Delete     deleteCmd     `cmd:"" help:"Delete one resource through the admin API (at the version just read)."`
 	Version    versionCmd    `cmd:"" help:"Print the version."`
 }
 
