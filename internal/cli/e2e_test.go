@@ -43,6 +43,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building portcullis: %v\n", err)
 		os.Exit(1)
 	}
+	// A race-detector binary sleeps a second at every exit by default; the
+	// gateways these tests start and stop do not need that.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
