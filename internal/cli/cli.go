@@ -36,6 +36,7 @@ type cliModel struct {
 	Apply      applyCmd      `cmd:"" help:"Create, update (and with --prune delete) admin API resources to match a YAML file; --dry-run shows a diff."`
 	Get        getCmd        `cmd:"" help:"List the resources of a kind, or show one, through the admin API."`
 	Delete     deleteCmd     `cmd:"" help:"Delete one resource through the admin API (at the version just read)."`
+	Doctor     doctorCmd     `cmd:"" help:"Diagnose TLS: doctor upstream, bypass, client, certs."`
 	Version    versionCmd    `cmd:"" help:"Print the version."`
 }
 
