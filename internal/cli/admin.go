@@ -29,7 +29,11 @@ type adminServer struct {
 // startAdmin serves the management API on its own TLS listener, reading its
 // settings once (changing them needs a restart). Every successful write
 // calls changed, which makes the gateway rebuild its snapshot.
-func startAdmin(f config.File, configPath string, st registry.Store, log *slog.Logger, changed func()) (*adminServer, error) {
+//
+// The listener also serves /metrics (Prometheus), /healthz and /readyz
+// without authentication, as scrapers and orchestrators expect; it is bound
+// to loopback by default for that reason. The /admin/v1 API needs a store.
+func startAdmin(f config.File, configPath string, st registry.Store, log *slog.Logger, changed func(), metrics, health http.Handler) (*adminServer, error) {
 	a := f.Admin
 	base := filepath.Dir(configPath)
 	file := func(p string) string {
@@ -88,19 +92,26 @@ func startAdmin(f config.File, configPath string, st registry.Store, log *slog.L
 		as.sets = append(as.sets, v)
 		verifiers = append(verifiers, v)
 	}
-	opts := admin.Options{Store: st, Logger: log.With("component", "admin"), OnChange: changed}
-	for _, c := range a.Clients {
-		p := admin.Principal{Role: admin.Role(c.Role), Tenant: c.Tenant}
-		for _, v := range verifiers {
-			opts.ClientCerts = append(opts.ClientCerts, admin.ClientCertRule{Verifier: v, CN: c.CN, Fingerprint: c.Fingerprint, Principal: p})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("/healthz", health)
+	mux.Handle("/readyz", health)
+	if st != nil {
+		opts := admin.Options{Store: st, Logger: log.With("component", "admin"), OnChange: changed}
+		for _, c := range a.Clients {
+			p := admin.Principal{Role: admin.Role(c.Role), Tenant: c.Tenant}
+			for _, v := range verifiers {
+				opts.ClientCerts = append(opts.ClientCerts, admin.ClientCertRule{Verifier: v, CN: c.CN, Fingerprint: c.Fingerprint, Principal: p})
+			}
 		}
-	}
-	for _, t := range a.Tokens {
-		opts.Tokens = append(opts.Tokens, admin.Token{Hash: t.Hash, Principal: admin.Principal{Name: t.Name, Role: admin.Role(t.Role), Tenant: t.Tenant}})
-	}
-	h, err := admin.New(opts)
-	if err != nil {
-		return nil, err
+		for _, t := range a.Tokens {
+			opts.Tokens = append(opts.Tokens, admin.Token{Hash: t.Hash, Principal: admin.Principal{Name: t.Name, Role: admin.Role(t.Role), Tenant: t.Tenant}})
+		}
+		h, err := admin.New(opts)
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/admin/", h.Handler())
 	}
 	ln, err := net.Listen("tcp", a.Address)
 	if err != nil {
@@ -108,7 +119,7 @@ func startAdmin(f config.File, configPath string, st registry.Store, log *slog.L
 	}
 	as.addr = ln.Addr()
 	as.srv = &http.Server{
-		Handler:           h.Handler(),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

@@ -9,12 +9,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/policy"
 	"github.com/portcullis/portcullis/internal/registry"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/snapshot"
+	"github.com/portcullis/portcullis/internal/telemetry"
 )
 
 type serveCmd struct {
@@ -108,17 +110,44 @@ func (c *serveCmd) Run(g *globals) error {
 	log := newLogger(g.stderr, string(f.Log.Level))
 	srv := server.New(log, slog.New(slog.NewJSONHandler(g.stdout, nil)))
 	logWarnings(log, c.Config, snap)
+	metrics := telemetry.NewMetrics()
+	metrics.SetLogger(log)
+	health := telemetry.NewHealth("snapshot", "listeners")
+	var expiry *telemetry.ExpiryWatch
+	observe := func(s *snapshot.Snapshot, cfg config.File) {
+		var ids []string
+		for _, a := range cfg.Applications {
+			ids = append(ids, a.ID)
+		}
+		metrics.SetApplications(ids)
+		certs := certInfos(s)
+		metrics.Certificates(certs)
+		if expiry != nil {
+			expiry.Check(certs, time.Now())
+		}
+		health.SetReady("snapshot", true)
+	}
+	srv.SetMetrics(metrics)
 	if err := srv.Start(snap); err != nil {
 		return err
 	}
+	health.SetReady("listeners", true)
+	observe(snap, f)
+	// Certificates in use are checked against 30/7/1 days at every load and
+	// hourly in between.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	expiry = telemetry.StartExpiryWatch(watchCtx, time.Hour, telemetry.DefaultExpiryThresholds(), log, func() []telemetry.CertInfo {
+		return certInfos(srv.Snapshot())
+	})
 	changes := make(chan struct{}, 1)
-	if f.Admin != nil && store != nil {
+	if f.Admin != nil {
 		adm, err := startAdmin(f, c.Config, store, log, func() {
 			select {
 			case changes <- struct{}{}:
 			default: // a rebuild is already pending; it will see this change too
 			}
-		})
+		}, metrics.Handler(), health.Handler())
 		if err != nil {
 			_ = srv.Shutdown(context.Background())
 			return err
@@ -126,20 +155,26 @@ func (c *serveCmd) Run(g *globals) error {
 		defer adm.shutdown(context.Background())
 	}
 	log.Info("portcullis started", "version", Version, "config", c.Config, "apis", len(snap.APIs))
-	return runUntilSignal(srv, log, changes, func() (*snapshot.Snapshot, error) {
-		_, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas}, store)
+	reloaded := func(ok bool, s *snapshot.Snapshot, cfg config.File) {
+		metrics.Reload(ok)
+		if ok {
+			observe(s, cfg)
+		}
+	}
+	return runUntilSignal(srv, log, changes, reloaded, func() (*snapshot.Snapshot, config.File, error) {
+		nf, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas}, store)
 		if next == nil {
-			return nil, fmt.Errorf("configuration has problems (listed above)")
+			return nil, nf, fmt.Errorf("configuration has problems (listed above)")
 		}
 		logWarnings(log, c.Config, next)
-		return next, nil
+		return next, nf, nil
 	})
 }
 
 // runUntilSignal serves until SIGTERM or SIGINT, reloading on SIGHUP (and
 // on every registry change the admin API reports on changes) with reload's
 // snapshot. A failed reload keeps the running snapshot.
-func runUntilSignal(srv *server.Server, log *slog.Logger, changes <-chan struct{}, reload func() (*snapshot.Snapshot, error)) error {
+func runUntilSignal(srv *server.Server, log *slog.Logger, changes <-chan struct{}, reloaded func(bool, *snapshot.Snapshot, config.File), reload func() (*snapshot.Snapshot, config.File, error)) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -147,12 +182,15 @@ func runUntilSignal(srv *server.Server, log *slog.Logger, changes <-chan struct{
 		if reload == nil {
 			return
 		}
-		next, err := reload()
+		next, nf, err := reload()
 		if err == nil {
 			err = srv.Reload(next)
 			if err != nil {
 				next.Close()
 			}
+		}
+		if reloaded != nil {
+			reloaded(err == nil, next, nf)
 		}
 		if err != nil {
 			log.Error("reload rejected; the running configuration keeps serving", "trigger", why, "error", err.Error())
@@ -202,4 +240,16 @@ func trimNL(p []byte) []byte {
 		p = p[:len(p)-1]
 	}
 	return p
+}
+
+// certInfos lists the snapshot's certificates for the expiry metrics and
+// warnings.
+func certInfos(s *snapshot.Snapshot) []telemetry.CertInfo {
+	out := make([]telemetry.CertInfo, 0, len(s.Certificates))
+	for _, cu := range s.Certificates {
+		if cu.Cert != nil {
+			out = append(out, telemetry.CertInfoFromX509(cu.Where, cu.Cert))
+		}
+	}
+	return out
 }

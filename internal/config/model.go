@@ -38,7 +38,8 @@ type File struct {
 	Admin *Admin `yaml:"admin"`
 }
 
-// Admin configures the /admin/v1 management API.
+// Admin configures the admin listener: /metrics, /healthz and /readyz
+// always, and the /admin/v1 management API when a store is configured.
 type Admin struct {
 	// Address defaults to 127.0.0.1:9443: loopback only unless asked.
 	Address string `yaml:"address"`

@@ -816,9 +816,6 @@ func (v *validator) storeAndAdmin() {
 	if a == nil {
 		return
 	}
-	if v.f.Store == "" {
-		v.add("admin", "the admin API manages the registry: set store (e.g. store: \"sqlite:data/portcullis.db\")")
-	}
 	v.address("admin.address", a.Address, map[string]string{})
 	if len(a.Certificates) == 0 {
 		v.add("admin.certificates", "the admin API serves HTTPS only: give it a certificate")
@@ -826,7 +823,7 @@ func (v *validator) storeAndAdmin() {
 	for i, c := range a.Certificates {
 		v.keySource(fmt.Sprintf("admin.certificates[%d]", i), c.KeySource)
 	}
-	if len(a.Clients) == 0 && len(a.Tokens) == 0 {
+	if v.f.Store != "" && len(a.Clients) == 0 && len(a.Tokens) == 0 {
 		v.add("admin", "nobody could use the admin API: add clients (admin certificates) and/or tokens")
 	}
 	if len(a.Clients) > 0 && len(a.ClientTrust) == 0 {

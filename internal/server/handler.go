@@ -151,6 +151,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if snap.AccessLog {
 		h.logAccess(start, id, apiName, code, reqPath, r, ex)
 	}
+	if m := h.s.metrics; m != nil {
+		app := ""
+		if p := ex.x.Principal; p != nil {
+			app = p.Application
+		}
+		m.Request(apiName, ex.status, app, code, time.Since(start), ex.x.Upstream.Duration)
+	}
 }
 
 // asProblem turns any error from a pipeline into a problem. A body that broke

@@ -12,13 +12,15 @@ import (
 	"sync"
 
 	"github.com/portcullis/portcullis/internal/snapshot"
+	"github.com/portcullis/portcullis/internal/telemetry"
 )
 
 // Server serves the listeners of a snapshot and swaps snapshots on reload.
 type Server struct {
-	holder snapshot.Holder
-	log    *slog.Logger
-	access *slog.Logger
+	holder  snapshot.Holder
+	log     *slog.Logger
+	access  *slog.Logger
+	metrics *telemetry.Metrics
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -33,6 +35,10 @@ type Server struct {
 func New(log, access *slog.Logger) *Server {
 	return &Server{log: log, access: access, addrs: map[string]net.Addr{}, done: make(chan struct{})}
 }
+
+// SetMetrics makes the server count every request in m. Call it before
+// Start.
+func (s *Server) SetMetrics(m *telemetry.Metrics) { s.metrics = m }
 
 // Start binds every listener of snap and starts serving. If any socket
 // cannot be bound, the ones already bound are closed and an error naming the

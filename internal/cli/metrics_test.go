@@ -1,0 +1,60 @@
+package cli_test
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestMetricsAndHealthOnAdminListener: the admin listener serves Prometheus
+// metrics (requests by API and status class, reloads, certificate expiry)
+// and health endpoints, even without a registry.
+func TestMetricsAndHealthOnAdminListener(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t, p)
+	adminAddr := freePorts(t, 1)[0]
+	extra := fmt.Sprintf("admin:\n  address: \"%s\"\n  certificates: [{ cert: %s, key: %s }]\n", adminAddr, p.gwCert, p.gwKey)
+	g := startGateway(t, writeConfig(t, p.dir, storyAConfig(p, b, "")+extra))
+	c := clientFor(p)
+	get := func(url string) (int, string) {
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for range 3 {
+		if st, _ := get("https://" + g.addr + "/a/x"); st != 200 {
+			t.Fatalf("request: %d", st)
+		}
+	}
+	get("https://" + g.addr + "/nowhere")
+	g.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, func() bool { return strings.Contains(g.stderr.String(), "configuration reloaded") }, g.stderr)
+
+	st, body := get("https://" + adminAddr + "/metrics")
+	if st != 200 {
+		t.Fatalf("/metrics: %d", st)
+	}
+	for _, want := range []string{
+		`portcullis_requests_total{api="api-a",application="-",code="-",status_class="2xx"} 3`,
+		`portcullis_requests_total{api="-",application="-",code="route.not_found",status_class="4xx"} 1`,
+		`portcullis_reloads_total{result="ok"} 1`,
+		`portcullis_certificate_expiry_seconds{`,
+		`portcullis_upstream_duration_seconds_count{api="api-a"} 3`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if st, body := get("https://" + adminAddr + "/healthz"); st != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("/healthz: %d %s", st, body)
+	}
+	if st, _ := get("https://" + adminAddr + "/readyz"); st != 200 {
+		t.Errorf("/readyz: %d", st)
+	}
+}
