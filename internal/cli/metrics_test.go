@@ -8,6 +8,32 @@ import (
 	"testing"
 )
 
+// TestUpstreamTLSFailureCounted: a 502 from an untrusted upstream shows in
+// the handshake-failure metric with its reason.
+func TestUpstreamTLSFailureCounted(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t, p)
+	adminAddr := freePorts(t, 1)[0]
+	extra := fmt.Sprintf("admin:\n  address: \"%s\"\n  certificates: [{ cert: %s, key: %s }]\n", adminAddr, p.gwCert, p.gwKey)
+	cfg := strings.Replace(storyAConfig(p, b, ""), "internal: { pem: "+p.caFile, "internal: { pem: "+p.otherCAFile, 1)
+	g := startGateway(t, writeConfig(t, p.dir, cfg+extra))
+	c := clientFor(p)
+	resp, err := c.Get("https://" + g.addr + "/a/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = c.Get("https://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `portcullis_tls_handshake_failures_total{hop="gateway→upstream",reason="unknown_authority"} 1`; !strings.Contains(string(body), want) {
+		t.Errorf("metrics lack %s", want)
+	}
+}
+
 // TestMetricsAndHealthOnAdminListener: the admin listener serves Prometheus
 // metrics (requests by API and status class, reloads, certificate expiry)
 // and health endpoints, even without a registry.

@@ -144,6 +144,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pe := asProblem(err)
 		code = pe.Code
 		h.logFailure(id, apiName, r, pe)
+		if m := h.s.metrics; m != nil && strings.HasPrefix(code, "upstream.tls.") {
+			m.TLSHandshakeFailure("gateway→upstream", logValue(pe.Log, "reason"))
+		}
 		if ex.status == 0 {
 			problem.Write(ex, pe, id)
 		}
@@ -173,6 +176,17 @@ func asProblem(err error) *problem.Error {
 		return pe
 	}
 	return problem.Wrap(problem.CodeInternal, "The gateway could not handle this request; quote the request id to the operator.", err)
+}
+
+// logValue returns the string value of key in alternating key/value pairs.
+func logValue(kv []any, key string) string {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if k, _ := kv[i].(string); k == key {
+			v, _ := kv[i+1].(string)
+			return v
+		}
+	}
+	return ""
 }
 
 // serverName is the SNI the connection was handshaken for.
