@@ -17,10 +17,12 @@ import (
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/snapshot"
 	"github.com/portcullis/portcullis/internal/telemetry"
+	"github.com/portcullis/portcullis/internal/watch"
 )
 
 type serveCmd struct {
-	Config string `short:"c" required:"" type:"path" env:"PORTCULLIS_CONFIG" help:"Configuration file (YAML)."`
+	Config  string `short:"c" required:"" type:"path" env:"PORTCULLIS_CONFIG" help:"Configuration file (YAML)."`
+	NoWatch bool   `name:"no-watch" env:"PORTCULLIS_NO_WATCH" help:"Do not watch the configuration file and the files it names for changes (reload with SIGHUP only)."`
 }
 
 type validateCmd struct {
@@ -141,6 +143,8 @@ func (c *serveCmd) Run(g *globals) error {
 		return certInfos(srv.Snapshot())
 	})
 	changes := make(chan struct{}, 1)
+	fw := startFileWatch(c.NoWatch, c.Config, f, log, changes)
+	defer fw.stop()
 	if f.Admin != nil {
 		adm, err := startAdmin(f, c.Config, store, log, func() {
 			select {
@@ -163,6 +167,7 @@ func (c *serveCmd) Run(g *globals) error {
 	}
 	return runUntilSignal(srv, log, changes, reloaded, func() (*snapshot.Snapshot, config.File, error) {
 		nf, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas}, store)
+		fw.update(nf, next != nil)
 		if next == nil {
 			return nil, nf, fmt.Errorf("configuration has problems (listed above)")
 		}
@@ -172,7 +177,7 @@ func (c *serveCmd) Run(g *globals) error {
 }
 
 // runUntilSignal serves until SIGTERM or SIGINT, reloading on SIGHUP (and
-// on every registry change the admin API reports on changes) with reload's
+// on every registry or watched-file change reported on changes) with reload's
 // snapshot. A failed reload keeps the running snapshot.
 func runUntilSignal(srv *server.Server, log *slog.Logger, changes <-chan struct{}, reloaded func(bool, *snapshot.Snapshot, config.File), reload func() (*snapshot.Snapshot, config.File, error)) error {
 	sigs := make(chan os.Signal, 2)
@@ -203,7 +208,7 @@ func runUntilSignal(srv *server.Server, log *slog.Logger, changes <-chan struct{
 		case err := <-srv.Errors():
 			return fmt.Errorf("listener failed: %w", err)
 		case <-changes:
-			doReload("registry change")
+			doReload("registry or file change")
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				doReload("SIGHUP")
@@ -252,4 +257,67 @@ func certInfos(s *snapshot.Snapshot) []telemetry.CertInfo {
 		}
 	}
 	return out
+}
+
+// fileWatch forwards changes to the configuration file and to every file it
+// names into a reload, like a SIGHUP.
+type fileWatch struct {
+	w      *watch.Watcher
+	config string
+	done   chan struct{}
+}
+
+// startFileWatch watches configPath and the files f names, sending on
+// changes (without blocking) when one of them changes. It returns nil when
+// off or when watching cannot start; a nil *fileWatch does nothing.
+func startFileWatch(off bool, configPath string, f config.File, log *slog.Logger, changes chan<- struct{}) *fileWatch {
+	if off {
+		return nil
+	}
+	w, err := watch.New(watchedFiles(configPath, f), watch.Options{Logger: log})
+	if err != nil {
+		log.Warn("not watching files; reload with SIGHUP", "error", err.Error())
+		return nil
+	}
+	fw := &fileWatch{w: w, config: configPath, done: make(chan struct{})}
+	go func() {
+		for {
+			select {
+			case <-fw.done:
+				return
+			case <-w.C():
+				select {
+				case changes <- struct{}{}:
+				default: // a rebuild is already pending; it will see this change too
+				}
+			}
+		}
+	}()
+	return fw
+}
+
+// update watches the files of the configuration just loaded. After a
+// rejected load it keeps the files already watched and adds the new ones,
+// so that fixing (or creating) any of them triggers another attempt.
+func (fw *fileWatch) update(f config.File, ok bool) {
+	if fw == nil {
+		return
+	}
+	paths := watchedFiles(fw.config, f)
+	if !ok {
+		paths = append(paths, fw.w.Paths()...)
+	}
+	_ = fw.w.SetPaths(paths)
+}
+
+func (fw *fileWatch) stop() {
+	if fw == nil {
+		return
+	}
+	close(fw.done)
+	_ = fw.w.Close()
+}
+
+func watchedFiles(configPath string, f config.File) []string {
+	return append([]string{configPath}, config.Files(f, filepath.Dir(configPath))...)
 }
