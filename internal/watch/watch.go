@@ -301,12 +301,33 @@ func (w *Watcher) run() {
 			w.log.Warn("file watch error; the periodic re-read still runs", "error", err.Error())
 		case <-debounce.C:
 			pending = false
-			w.check("file event")
+			w.check("file event or re-read, settled")
 		case <-poll:
 			w.rewatch()
-			w.check("periodic re-read")
+			// A change found by polling settles for one debounce before it
+			// is signalled, like an event: a file caught half-written
+			// would otherwise signal twice (half, then whole).
+			if w.differs() {
+				w.log.Debug("periodic re-read found a change")
+				arm()
+			} else {
+				w.log.Debug("watched files unchanged", "trigger", "periodic re-read")
+			}
 		}
 	}
+}
+
+// differs reports whether any watched file's content differs from the last
+// seen, without recording it.
+func (w *Watcher) differs() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for p, old := range w.hashes {
+		if hashFile(p) != old {
+			return true
+		}
+	}
+	return false
 }
 
 // check re-hashes every watched file and signals C if any differs from the
