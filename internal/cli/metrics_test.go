@@ -3,6 +3,7 @@ package cli_test
 import (
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,6 +33,32 @@ func TestUpstreamTLSFailureCounted(t *testing.T) {
 	if want := `portcullis_tls_handshake_failures_total{hop="gateway→upstream",reason="unknown_authority"} 1`; !strings.Contains(string(body), want) {
 		t.Errorf("metrics lack %s", want)
 	}
+}
+
+// TestClientHandshakeFailureCounted: a client that does not trust the
+// gateway's certificate shows up on the client→gateway hop.
+func TestClientHandshakeFailureCounted(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t, p)
+	adminAddr := freePorts(t, 1)[0]
+	extra := fmt.Sprintf("admin:\n  address: \"%s\"\n  certificates: [{ cert: %s, key: %s }]\n", adminAddr, p.gwCert, p.gwKey)
+	g := startGateway(t, writeConfig(t, p.dir, storyAConfig(p, b, "")+extra))
+	// A client trusting another CA rejects the gateway's certificate.
+	bad := clientFor(p)
+	bad.Transport.(*http.Transport).TLSClientConfig.RootCAs = p.other.Pool()
+	if _, err := bad.Get("https://" + g.addr + "/a/x"); err == nil {
+		t.Fatal("a client that does not trust the gateway got through")
+	}
+	want := `portcullis_tls_handshake_failures_total{hop="client→gateway",reason="bad_certificate"} 1`
+	waitFor(t, func() bool {
+		resp, err := clientFor(p).Get("https://" + adminAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(body), want)
+	}, g.stderr)
 }
 
 // TestMetricsAndHealthOnAdminListener: the admin listener serves Prometheus

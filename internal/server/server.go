@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -193,7 +194,7 @@ func (s *Server) httpsServer(name string, st snapshot.ListenerStatic) *http.Serv
 		WriteTimeout:      st.WriteTimeout,
 		IdleTimeout:       st.IdleTimeout,
 		MaxHeaderBytes:    st.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler().WithAttrs([]slog.Attr{slog.String("listener", name)}), slog.LevelDebug),
+		ErrorLog:          log.New(&handshakeLog{s: s, listener: name}, "", 0),
 		TLSConfig: &tls.Config{
 			// Every handshake takes the current snapshot's configuration, so
 			// new certificates apply without closing existing connections.
