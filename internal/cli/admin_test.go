@@ -17,7 +17,7 @@ func TestAdminAPIDrivesTheGateway(t *testing.T) {
 	p := newPKI(t)
 	b := newBackend(t, p)
 	adminAddr := freePorts(t, 1)[0]
-	const adminToken = "admin-token-0123456789abcdef"
+	adminToken := secret("admin-token-0123456789abcdef")
 	hash := func(s string) string { sum := sha256.Sum256([]byte(s)); return "sha256:" + hex.EncodeToString(sum[:]) }
 	cfg := fmt.Sprintf(`
 store: "sqlite:%s"

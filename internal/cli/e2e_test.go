@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GORACE") == "" {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
-	code := m.Run()
+	code := checkSecrets(m.Run())
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -176,6 +176,7 @@ func startGateway(t *testing.T, cfg string, env ...string) *gateway {
 	}
 	go func() { g.done <- g.cmd.Wait(); pw.Close() }()
 	t.Cleanup(func() {
+		defer func() { collectLogs(g.stdout.String(), g.stderr.String()) }()
 		if g.cmd.ProcessState == nil {
 			g.cmd.Process.Kill()
 			<-g.done

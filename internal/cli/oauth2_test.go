@@ -27,8 +27,8 @@ func TestBuiltinAuthorizationServer(t *testing.T) {
 	addr := freePorts(t, 1)[0]
 	_, port, _ := strings.Cut(addr, ":")
 	issuer := "https://localhost:" + port
-	const secret = "s3cr3t-0123456789-abcdefghijklmnop"
-	sum := sha256.Sum256([]byte(secret))
+	clientSecret := secret("s3cr3t-0123456789-abcdefghijklmnop")
+	sum := sha256.Sum256([]byte(clientSecret))
 	cfg := fmt.Sprintf(`
 listeners:
   - name: public
@@ -87,7 +87,7 @@ apis:
 		req, _ := http.NewRequest("POST", issuer+"/oauth2/token", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if basic {
-			req.SetBasicAuth("orders", secret)
+			req.SetBasicAuth("orders", clientSecret)
 		}
 		resp, err := c.Do(req)
 		if err != nil {
@@ -99,7 +99,7 @@ apis:
 			Error       string `json:"error"`
 		}
 		json.NewDecoder(resp.Body).Decode(&body)
-		return body.AccessToken, resp.StatusCode
+		return secret(body.AccessToken), resp.StatusCode
 	}
 	call := func(c *http.Client, method, path, tok string) *http.Response {
 		req, _ := http.NewRequest(method, issuer+path, nil)
@@ -141,7 +141,7 @@ apis:
 		expect(call(c, "GET", "/orders/1", bad), 401, problem.CodeOAuth2SignatureInvalid)
 	})
 	t.Run("route scope", func(t *testing.T) {
-		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"reader"}, "client_secret": {secret}}
+		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"reader"}, "client_secret": {clientSecret}}
 		rtok, st := token(c, form, false)
 		if st != 200 {
 			t.Fatalf("reader token: %d", st)
@@ -162,7 +162,7 @@ apis:
 	t.Run("revoked token", func(t *testing.T) {
 		req, _ := http.NewRequest("POST", issuer+"/oauth2/revoke", strings.NewReader(url.Values{"token": {tok}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("orders", secret)
+		req.SetBasicAuth("orders", clientSecret)
 		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -73,7 +73,7 @@ apis:
     match: { host: localhost, path_prefix: /internal }
     ip: { deny: [ 127.0.0.0/8, "::1" ] }
     upstream: *up
-`, addr, p.gwCert, p.gwKey, p.caFile, issuer, hex.EncodeToString(fp[:]), h("key-app-key"), h("token-secret"), h("nosub-key"), h("paused-key"),
+`, addr, p.gwCert, p.gwKey, p.caFile, issuer, hex.EncodeToString(fp[:]), h(secret("key-app-key")), h(secret("token-secret")), h("nosub-key"), h("paused-key"),
 		b.URL, p.clientCert, p.clientKey)
 	g := startGateway(t, writeConfig(t, p.dir, cfg))
 	c := clientFor(p)
@@ -102,6 +102,7 @@ apis:
 		AccessToken string `json:"access_token"`
 	}
 	decodeJSON(t, resp, &tok)
+	secret(tok.AccessToken)
 
 	for _, tc := range []struct {
 		name   string

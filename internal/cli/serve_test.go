@@ -67,7 +67,7 @@ func TestKeytoolStoresServe(t *testing.T) {
 		t.Run(storetype, func(t *testing.T) {
 			sub := t.TempDir()
 			ks, ts := filepath.Join(sub, "gateway_ks.jks"), filepath.Join(sub, "shared_trust_store.jks")
-			env := []string{"GW_KS_PASS=ks-secret-" + storetype, "TS_PASS=ts-secret-" + storetype}
+			env := []string{"GW_KS_PASS=" + secret("ks-secret-"+storetype), "TS_PASS=" + secret("ts-secret-"+storetype)}
 			kt := func(args ...string) string {
 				cmd := exec.Command("keytool", args...)
 				cmd.Env = append(os.Environ(), env...)

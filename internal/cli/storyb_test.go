@@ -34,7 +34,7 @@ type storyB struct {
 	certs    map[string]tls.Certificate
 }
 
-const apiKey = "pk_test_0123456789abcdef"
+var apiKey = secret("pk_test_0123456789abcdef")
 
 func newStoryB(t *testing.T) *storyB {
 	t.Helper()
