@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel"
+
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/policy"
 	"github.com/portcullis/portcullis/internal/registry"
@@ -130,6 +132,18 @@ func (c *serveCmd) Run(g *globals) error {
 		health.SetReady("snapshot", true)
 	}
 	srv.SetMetrics(metrics)
+	tracer, err := startTracing(f.Tracing, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracer.Shutdown(ctx); err != nil {
+			log.Warn("tracing: spans still buffered at exit were not exported", "error", err.Error())
+		}
+	}()
+	srv.SetTracer(tracer)
 	if err := srv.Start(snap); err != nil {
 		return err
 	}
@@ -172,6 +186,9 @@ func (c *serveCmd) Run(g *globals) error {
 			return nil, nf, fmt.Errorf("configuration has problems (listed above)")
 		}
 		logWarnings(log, c.Config, next)
+		if tracingChanged(f.Tracing, nf.Tracing) {
+			log.Warn("tracing settings changed; they apply at the next restart", "file", c.Config)
+		}
 		return next, nf, nil
 	})
 }
@@ -224,6 +241,37 @@ func runUntilSignal(srv *server.Server, log *slog.Logger, changes <-chan struct{
 			return nil
 		}
 	}
+}
+
+// startTracing builds the tracer the configuration asks for, or nil (off)
+// when it names no collector. Tracing is set up once per process: a reload
+// does not change it.
+func startTracing(t config.Tracing, log *slog.Logger) (*telemetry.Tracer, error) {
+	if t.OTLPEndpoint == "" {
+		return nil, nil
+	}
+	// Export failures never fail a request; they are logged.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("tracing: export to the collector failed", "endpoint", t.OTLPEndpoint, "error", err.Error())
+	}))
+	tr, err := telemetry.NewTracer(context.Background(), telemetry.TracingOptions{
+		Endpoint: t.OTLPEndpoint, Insecure: t.Insecure, ServiceName: t.ServiceName, SampleRatio: *t.SampleRatio,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	log.Info("tracing on", "endpoint", t.OTLPEndpoint, "service_name", t.ServiceName, "sample_ratio", *t.SampleRatio)
+	return tr, nil
+}
+
+func tracingChanged(a, b config.Tracing) bool {
+	ratio := func(p *float64) float64 {
+		if p == nil {
+			return config.DefaultTracingSampleRatio
+		}
+		return *p
+	}
+	return a.OTLPEndpoint != b.OTLPEndpoint || a.Insecure != b.Insecure || a.ServiceName != b.ServiceName || ratio(a.SampleRatio) != ratio(b.SampleRatio)
 }
 
 func logWarnings(log *slog.Logger, file string, snap *snapshot.Snapshot) {

@@ -28,6 +28,8 @@ const (
 	DefaultKeyRotation         = 24 * time.Hour
 	DefaultTokenLeeway         = 30 * time.Second
 	DefaultAdminAddress        = "127.0.0.1:9443"
+	DefaultTracingServiceName  = "portcullis"
+	DefaultTracingSampleRatio  = 1.0
 )
 
 // DefaultTokenAlgorithms are the signature algorithms an API accepts when it
@@ -55,6 +57,10 @@ func WithDefaults(f File) File {
 			stores[name] = ts
 		}
 		f.TrustStores = stores
+	}
+	orDefault(&f.Tracing.ServiceName, DefaultTracingServiceName)
+	if f.Tracing.SampleRatio == nil {
+		f.Tracing.SampleRatio = ptr(DefaultTracingSampleRatio)
 	}
 	if f.Admin != nil {
 		a := *f.Admin

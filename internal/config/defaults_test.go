@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,8 @@ func TestDefaultsDocumented(t *testing.T) {
 		"authorization_server.token_ttl":         DefaultTokenTTL,
 		"authorization_server.algorithm":         DefaultSigningAlgorithm,
 		"authorization_server.rotate_every":      DefaultKeyRotation,
+		"tracing.service_name":                   DefaultTracingServiceName,
+		"tracing.sample_ratio":                   strconv.FormatFloat(DefaultTracingSampleRatio, 'f', 1, 64),
 	}
 	for key, want := range rows {
 		m := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(key) + "` \\| `([^`]*)` \\|").FindSubmatch(readme)

@@ -36,6 +36,27 @@ type File struct {
 	Store string `yaml:"store"`
 	// Admin is the management API's listener.
 	Admin *Admin `yaml:"admin"`
+	// Tracing exports OpenTelemetry spans over OTLP/HTTP. Off unless
+	// otlp_endpoint is set; read at start only (restart to change).
+	Tracing Tracing `yaml:"tracing"`
+}
+
+// Tracing configures OpenTelemetry tracing. With it on, the gateway starts a
+// span per request, continues the client's W3C trace context and sends its
+// own to the upstream.
+type Tracing struct {
+	// OTLPEndpoint is the collector's OTLP/HTTP URL, e.g.
+	// https://collector:4318 (the path defaults to /v1/traces). Empty turns
+	// tracing off.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// Insecure allows an http:// endpoint: spans then travel unencrypted
+	// to an unauthenticated collector.
+	Insecure bool `yaml:"insecure"`
+	// ServiceName is the service.name resource attribute.
+	ServiceName string `yaml:"service_name"`
+	// SampleRatio is the share of new traces recorded, 0 to 1; requests
+	// whose client already decided keep that decision.
+	SampleRatio *float64 `yaml:"sample_ratio"`
 }
 
 // Admin configures the admin listener: /metrics, /healthz and /readyz

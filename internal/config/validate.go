@@ -137,6 +137,7 @@ func (v *validator) top() {
 	v.authorizationServer()
 	v.plansAndSubscriptions()
 	v.storeAndAdmin()
+	v.tracing()
 
 	apiNames := map[string]bool{}
 	type routeKey struct{ host, prefix string }
@@ -171,6 +172,29 @@ func (v *validator) top() {
 		routes[key] = append(routes[key], i)
 		v.upstream(p+".upstream", a.Upstream)
 		v.apiAuth(p, a)
+	}
+}
+
+// tracing checks the tracing block; an empty endpoint leaves tracing off.
+func (v *validator) tracing() {
+	t := v.f.Tracing
+	if r := t.SampleRatio; r != nil && (*r < 0 || *r > 1 || *r != *r) {
+		v.add("tracing.sample_ratio", "%v is not a ratio between 0 and 1 (e.g. 0.1 records one new trace in ten)", *r)
+	}
+	if t.OTLPEndpoint == "" {
+		if t.Insecure {
+			v.add("tracing.insecure", "insecure applies only with otlp_endpoint")
+		}
+		return
+	}
+	u, err := url.Parse(t.OTLPEndpoint)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		v.add("tracing.otlp_endpoint", "%q is not an http:// or https:// URL (e.g. https://collector:4318)", t.OTLPEndpoint)
+	case u.Scheme == "http" && !t.Insecure:
+		v.add("tracing.otlp_endpoint", "%q is plain http: spans would travel unencrypted; use https, or set insecure: true to accept that", t.OTLPEndpoint)
+	case u.RawQuery != "" || u.Fragment != "":
+		v.add("tracing.otlp_endpoint", "%q must not have a query or fragment", t.OTLPEndpoint)
 	}
 }
 
@@ -454,6 +478,9 @@ func Warnings(f File) Problems {
 				ws = append(ws, Problem{Path: fmt.Sprintf("%s.targets[%d]", p, j), Message: fmt.Sprintf("API %q sends requests to %s unencrypted and unauthenticated", a.Name, target)})
 			}
 		}
+	}
+	if t := f.Tracing; t.Insecure && strings.HasPrefix(t.OTLPEndpoint, "http://") {
+		ws = append(ws, Problem{Path: "tracing.insecure", Message: fmt.Sprintf("spans go to %s unencrypted, to a collector that is not authenticated; they carry paths, hosts and client addresses", t.OTLPEndpoint)})
 	}
 	if a := f.Admin; a != nil {
 		if host, _, err := net.SplitHostPort(a.Address); err == nil {

@@ -111,10 +111,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	cleanPath(r)
+	apiName, code := "", ""
+	if t := h.s.tracer; t != nil {
+		var end func(int, string, string)
+		r, end = t.StartRequest(r)
+		defer func() { end(ex.status, apiName, code) }()
+	}
 	// Stages may rewrite the path (strip_prefix); the log shows what the
 	// client asked for.
 	reqPath := r.URL.Path
-	apiName := ""
 	var err error
 	switch {
 	case l.MaxBodyBytes >= 0 && r.ContentLength > l.MaxBodyBytes:
@@ -139,7 +144,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			err = problem.New(problem.CodeRouteNotFound, "No API is published at this host and path.")
 		}
 	}
-	code := ""
 	if err != nil {
 		pe := asProblem(err)
 		code = pe.Code

@@ -22,6 +22,7 @@ type Server struct {
 	log     *slog.Logger
 	access  *slog.Logger
 	metrics *telemetry.Metrics
+	tracer  *telemetry.Tracer
 
 	mu      sync.Mutex
 	servers []*http.Server

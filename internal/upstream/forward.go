@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/problem"
+	"github.com/portcullis/portcullis/internal/telemetry"
 	"github.com/portcullis/portcullis/internal/tlsdiag"
 )
 
@@ -196,6 +197,9 @@ func (tg *target) rewrite(pr *httputil.ProxyRequest) {
 	out.Host = ""
 	pr.SetXForwarded()
 	out.Header["Forwarded"] = []string{forwarded(pr.In)}
+	// With tracing on, the upstream sees the gateway's span as its parent;
+	// with it off, the client's traceparent passes through unchanged.
+	telemetry.InjectUpstream(out.Context(), out.Header)
 }
 
 // joinPath prepends base's path to u's, with exactly one slash between them,
