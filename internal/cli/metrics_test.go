@@ -111,3 +111,24 @@ func TestMetricsAndHealthOnAdminListener(t *testing.T) {
 		t.Errorf("/readyz: %d", st)
 	}
 }
+
+// TestAccessLogSampling: with access_log_sample 0, successful requests are
+// not logged while failures still are.
+func TestAccessLogSampling(t *testing.T) {
+	p := newPKI(t)
+	b := newBackend(t, p)
+	g := startGateway(t, writeConfig(t, p.dir, "log: { access_log_sample: 0 }\n"+storyAConfig(p, b, "")))
+	c := clientFor(p)
+	for _, path := range []string{"/a/ok", "/a/ok", "/missing"} {
+		resp, err := c.Get("https://" + g.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	g.stop(t)
+	out := g.stdout.String()
+	if strings.Count(out, `"msg":"request"`) != 1 || !strings.Contains(out, `"path":"/missing"`) {
+		t.Errorf("want only the failed request logged, got:\n%s", out)
+	}
+}

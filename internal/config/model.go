@@ -312,6 +312,10 @@ type Log struct {
 	Level LogLevel `yaml:"level"`
 	// AccessLog turns the per-request JSON access log on or off. Default on.
 	AccessLog *bool `yaml:"access_log"`
+	// AccessLogSample is the share of successful requests (status below
+	// 400) written to the access log, from 0 to 1. Failures are always
+	// written. Default 1: every request.
+	AccessLogSample *float64 `yaml:"access_log_sample"`
 }
 
 // Listener is one TLS listening socket.

@@ -41,6 +41,9 @@ func (v *validator) top() {
 	if v.f.Version != 1 {
 		v.add("version", "unsupported version %d (valid: 1)", v.f.Version)
 	}
+	if s := v.f.Log.AccessLogSample; s != nil && (*s < 0 || *s > 1) {
+		v.add("log.access_log_sample", "must be between 0 and 1 (the share of successful requests logged; failures are always logged)")
+	}
 	if v.f.ShutdownGrace < 0 {
 		v.add("shutdown_grace", "must not be negative")
 	}

@@ -155,7 +155,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			problem.Write(ex, pe, id)
 		}
 	}
-	if snap.AccessLog {
+	// Failures are always logged; successes may be sampled.
+	if snap.AccessLog && (ex.status >= 400 || code != "" || snap.AccessLogSample >= 1 || rand.Float64() < snap.AccessLogSample) {
 		h.logAccess(start, id, apiName, code, reqPath, r, ex)
 	}
 	if m := h.s.metrics; m != nil {

@@ -32,6 +32,8 @@ type Snapshot struct {
 	Warnings config.Problems
 	// AccessLog turns the per-request access log on.
 	AccessLog bool
+	// AccessLogSample is the share of successful requests logged (1: all).
+	AccessLogSample float64
 	// Certificates lists every certificate the snapshot uses, for expiry
 	// reporting.
 	Certificates []CertUse
@@ -299,10 +301,11 @@ func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
 		o.Quotas = policy.NewMemoryQuotas()
 	}
 	c := &compiler{o: o, cfg: f, trust: map[string]*keymaterial.TrustSet{}, sets: map[string]*trust.Set{}, apiKeys: map[config.APIKeyPolicy]*auth.APIKeyAuth{}, snap: &Snapshot{
-		Listeners:     map[string]*Listener{},
-		Warnings:      config.Warnings(f),
-		AccessLog:     f.Log.AccessLog == nil || *f.Log.AccessLog,
-		ShutdownGrace: f.ShutdownGrace,
+		Listeners:       map[string]*Listener{},
+		Warnings:        config.Warnings(f),
+		AccessLog:       f.Log.AccessLog == nil || *f.Log.AccessLog,
+		AccessLogSample: sampleRatio(f.Log.AccessLogSample),
+		ShutdownGrace:   f.ShutdownGrace,
 	}}
 	for name, ts := range f.TrustStores {
 		c.trustStore(name, ts)
@@ -479,4 +482,11 @@ func tlsVersion(v config.TLSVersion) uint16 {
 		return tls.VersionTLS13
 	}
 	return tls.VersionTLS12
+}
+
+func sampleRatio(p *float64) float64 {
+	if p == nil {
+		return 1
+	}
+	return *p
 }
