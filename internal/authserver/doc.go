@@ -11,8 +11,11 @@
 // client is registered with BindTokens.
 //
 // Tokens are signed with a gateway key (ES256 by default) that rotates on a
-// schedule and on demand. A retired key stays published in the JWKS, and
-// stays usable through Keyfunc, until every token it signed has expired.
+// schedule and on demand. The key that signs after the next rotation is
+// made ahead and published in the JWKS from then on, so validators caching
+// the JWKS already know it when its first token arrives. A retired key
+// stays published in the JWKS, and stays usable through Keyfunc, until
+// every token it signed has expired.
 // Keys live in memory, or in KeyDir when they must survive a restart.
 //
 // Every failure fails closed: the client sees an RFC 6749 §5.2 error code

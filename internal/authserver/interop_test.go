@@ -365,7 +365,10 @@ func TestBuiltinServerInterop(t *testing.T) {
 			t.Run("key rotated between issuing and validating", func(t *testing.T) {
 				// The validator's clock can be moved past the JWKS refetch
 				// rate limit, as if the rotation had happened a while after
-				// its last fetch.
+				// its last fetch. The key rotates twice, so the signing key
+				// was made after the validator's fetch and its kid is
+				// unknown to it (one rotation would promote a key it
+				// already holds; see TestBuiltinServerNextKeyPublishedAhead).
 				var skew atomic.Int64
 				a := b.validator(t, v, func(o *auth.OAuth2Options) {
 					o.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
@@ -373,8 +376,10 @@ func TestBuiltinServerInterop(t *testing.T) {
 				before := b.token(t, asSecretClient, nil)
 				check(t, a, before, nil, "", asSecretClient, false)
 				fetches := a.Stats().JWKSFetchOK
-				if err := b.srv.Rotate(); err != nil {
-					t.Fatal(err)
+				for range 2 {
+					if err := b.srv.Rotate(); err != nil {
+						t.Fatal(err)
+					}
 				}
 				after := b.token(t, asMTLSClient, b.mtlsLeaf)
 				if header(t, after)["kid"] == header(t, before)["kid"] {
@@ -390,5 +395,73 @@ func TestBuiltinServerInterop(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestBuiltinServerNextKeyPublishedAhead checks that the key a rotation
+// promotes was in the JWKS before: an external validator that fetched the
+// JWKS before the rotation accepts a token signed right after it without
+// fetching the JWKS again, even where its refetch rate limit would allow one.
+func TestBuiltinServerNextKeyPublishedAhead(t *testing.T) {
+	b := startBuiltin(t)
+	var skew atomic.Int64
+	a := b.validator(t, views[0], func(o *auth.OAuth2Options) {
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	before := b.token(t, asSecretClient, nil)
+	check(t, a, before, nil, "", asSecretClient, false)
+	fetches := a.Stats().JWKSFetchOK
+	if fetches == 0 {
+		t.Fatal("the validator did not fetch the JWKS before the rotation")
+	}
+	prevKid := header(t, before)["kid"]
+
+	for i := range 3 {
+		if err := b.srv.Rotate(); err != nil {
+			t.Fatal(err)
+		}
+		after := b.token(t, asMTLSClient, b.mtlsLeaf)
+		if header(t, after)["kid"] == prevKid {
+			t.Fatalf("Rotate did not change the kid: %v", header(t, after))
+		}
+		prevKid = header(t, after)["kid"]
+		// Past the rate limit, so an unknown kid would be refetched.
+		skew.Add(int64(auth.DefaultJWKSMinInterval + time.Second))
+		check(t, a, after, b.mtlsLeaf.Cert, "", asMTLSClient, true)
+		check(t, a, before, nil, "", asSecretClient, false)
+		if got := a.Stats().JWKSFetchOK - fetches; got != 0 {
+			t.Fatalf("rotation %d: JWKS fetched %d times to validate a token signed right after it, want 0 (the key was published ahead)", i+1, got)
+		}
+		// The validator refreshes (here: to learn the key made at this
+		// rotation) before the next one, as a periodic refresh would.
+		if i < 2 {
+			refetchJWKS(t, a, b)
+			fetches = a.Stats().JWKSFetchOK
+		}
+	}
+}
+
+// refetchJWKS makes a fetch the JWKS once more, the way it does on an
+// unknown kid: a token whose kid no key has, after the refetch rate limit.
+func refetchJWKS(t *testing.T, a *auth.OAuth2, b *builtin) {
+	t.Helper()
+	n := a.Stats().JWKSFetchOK
+	tok := b.token(t, asSecretClient, nil)
+	h, rest, _ := strings.Cut(tok, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(h)
+	hdr := map[string]any{}
+	if err == nil {
+		err = json.Unmarshal(raw, &hdr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr["kid"] = "unknown-kid"
+	if raw, err = json.Marshal(hdr); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = a.Authenticate(bearerRequest(base64.RawURLEncoding.EncodeToString(raw)+"."+rest, nil))
+	if a.Stats().JWKSFetchOK != n+1 {
+		t.Fatalf("the validator did not refetch the JWKS on an unknown kid")
 	}
 }

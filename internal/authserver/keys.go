@@ -33,7 +33,8 @@ type signingKey struct {
 	method  jwt.SigningMethod
 	private crypto.Signer
 	public  crypto.PublicKey
-	// created is when the key started signing.
+	// created is when the key started signing; for the next key, when it
+	// was generated (and published).
 	created time.Time
 	// retireAt is when the key leaves the JWKS and Keyfunc: the moment it
 	// stopped signing plus TokenTTL plus clockLeeway. Zero while it signs.
@@ -48,6 +49,10 @@ type signingKey struct {
 // keyRing is the published key state, swapped whole on rotation.
 type keyRing struct {
 	current *signingKey
+	// next is the key that signs after the next rotation. It is published
+	// from the moment it is made, so validators that cache the JWKS know it
+	// well before its first token; it does not sign yet.
+	next *signingKey
 	// retired are keys that no longer sign but whose tokens may still be
 	// valid, newest first.
 	retired []*signingKey
@@ -58,6 +63,9 @@ func (r *keyRing) lookup(kid string, now time.Time) *signingKey {
 	if r.current.kid == kid {
 		return r.current
 	}
+	if r.next != nil && r.next.kid == kid {
+		return r.next
+	}
 	for _, k := range r.retired {
 		if k.kid == kid && k.retireAt.After(now) {
 			return k
@@ -66,9 +74,13 @@ func (r *keyRing) lookup(kid string, now time.Time) *signingKey {
 	return nil
 }
 
-// published returns the keys in the JWKS at now, current first.
+// published returns the keys in the JWKS at now: current, next, then the
+// retired keys still published, newest first.
 func (r *keyRing) published(now time.Time) []*signingKey {
 	keys := []*signingKey{r.current}
+	if r.next != nil {
+		keys = append(keys, r.next)
+	}
 	for _, k := range r.retired {
 		if k.retireAt.After(now) {
 			keys = append(keys, k)
@@ -202,14 +214,25 @@ func (k *signingKey) sign(claims []byte) (string, error) {
 // the names sort in signing order and tell each key's history.
 const keyTimeLayout = "20060102T150405.000000000Z"
 
-// keyFileName is "<created>-<kid>.pem".
-func keyFileName(k *signingKey) string {
-	return k.created.UTC().Format(keyTimeLayout) + "-" + k.kid + ".pem"
+// nextKeyPrefix marks the file of the next key: "next-<generated>-<kid>.pem".
+// Versions before the next key existed do not parse "next" as a time, so
+// they skip such a file with a warning instead of signing with it.
+const nextKeyPrefix = "next-"
+
+// keyFileName is "<created>-<kid>.pem" for a signing or retired key and
+// "next-<generated>-<kid>.pem" for the next key.
+func keyFileName(k *signingKey, next bool) string {
+	name := k.created.UTC().Format(keyTimeLayout) + "-" + k.kid + ".pem"
+	if next {
+		name = nextKeyPrefix + name
+	}
+	return name
 }
 
-// writeKeyFile stores k in dir as a 0600 PKCS#8 PEM file. It writes a
-// temporary file and renames it, so a crash never leaves half a key.
-func writeKeyFile(dir string, k *signingKey) (string, error) {
+// writeKeyFile stores k in dir as a 0600 PKCS#8 PEM file, named as the next
+// key when next is set. It writes a temporary file and renames it, so a
+// crash never leaves half a key.
+func writeKeyFile(dir string, k *signingKey, next bool) (string, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(k.private)
 	if err != nil {
 		return "", fmt.Errorf("encoding signing key %s: %w", k.kid, err)
@@ -236,7 +259,7 @@ func writeKeyFile(dir string, k *signingKey) (string, error) {
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("writing signing key %q: %w", tmp, err)
 	}
-	path := filepath.Join(dir, keyFileName(k))
+	path := filepath.Join(dir, keyFileName(k, next))
 	if err := os.Rename(tmp, path); err != nil {
 		return "", fmt.Errorf("writing signing key %q: %w", path, err)
 	}
@@ -272,22 +295,26 @@ func readKeyFile(path string, created time.Time) (*signingKey, error) {
 // loadKeys reads every key file in dir and rebuilds the ring: the newest
 // key signs, and each older key retires TokenTTL plus clockLeeway after
 // its successor started signing. Files of keys retired by now are
-// removed. A nil ring means dir holds no key. Names that are not key files
-// are ignored; a key file that cannot be read fails the load (fails
-// closed: a damaged key is for the operator to look at, not to replace
-// silently).
+// removed. The oldest file marked as next becomes the next key (a crash
+// during a rotation can leave two; the younger, never used, is removed).
+// The ring has no next key when dir holds none (e.g. it was written by an
+// older version); the caller makes one. A nil ring means dir holds no
+// signing key. Names that are not key files are ignored; a key file that
+// cannot be read fails the load (fails closed: a damaged key is for the
+// operator to look at, not to replace silently).
 func (s *Server) loadKeys(dir string, now time.Time) (*keyRing, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading key directory %q: %w", dir, err)
 	}
-	var keys []*signingKey
+	var keys, nexts []*signingKey
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".pem") {
 			continue
 		}
-		stamp, _, ok := strings.Cut(name, "-")
+		rest, next := strings.CutPrefix(name, nextKeyPrefix)
+		stamp, _, ok := strings.Cut(rest, "-")
 		created, err := time.Parse(keyTimeLayout, stamp)
 		if !ok || err != nil {
 			s.log.Warn("authorization server: ignoring a file in the key directory that is not named like a signing key",
@@ -303,13 +330,29 @@ func (s *Server) loadKeys(dir string, now time.Time) (*keyRing, error) {
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, k)
+		if next {
+			nexts = append(nexts, k)
+		} else {
+			keys = append(keys, k)
+		}
 	}
 	if len(keys) == 0 {
+		// A next key alone never signed; start afresh.
+		for _, k := range nexts {
+			s.removeKeyFile(k)
+		}
 		return nil, nil
 	}
 	slices.SortFunc(keys, func(a, b *signingKey) int { return a.created.Compare(b.created) })
 	ring := &keyRing{current: keys[len(keys)-1]}
+	slices.SortFunc(nexts, func(a, b *signingKey) int { return a.created.Compare(b.created) })
+	for i, k := range nexts {
+		if i == 0 && k.kid != ring.current.kid {
+			ring.next = k
+			continue
+		}
+		s.removeKeyFile(k)
+	}
 	for i := len(keys) - 2; i >= 0; i-- {
 		k := keys[i]
 		k.retireAt = keys[i+1].created.Add(s.ttl + clockLeeway)
@@ -333,10 +376,12 @@ func (s *Server) removeKeyFile(k *signingKey) {
 	}
 }
 
-// Rotate makes a new signing key and signs every later token with it. The
-// previous key stays in the JWKS and in Keyfunc until the last token it
-// signed has expired (TokenTTL plus a minute of clock leeway). With KeyDir
-// the new key is written before it is used; if that fails, the old key
+// Rotate promotes the next key, published in the JWKS since the previous
+// rotation (or since start), to sign every later token, and makes and
+// publishes a new next key. The previous key stays in the JWKS and in
+// Keyfunc until the last token it signed has expired (TokenTTL plus a
+// minute of clock leeway). With KeyDir the new next key is written and the
+// promoted key's file renamed before it is used; if that fails, the old key
 // keeps signing and the error is returned. Rotate is safe to call
 // concurrently with everything else.
 func (s *Server) Rotate() error {
@@ -345,8 +390,47 @@ func (s *Server) Rotate() error {
 	return s.rotateLocked(s.keys.Load())
 }
 
-// rotateLocked replaces the current key of old (which may be nil). The
-// caller holds rotateMu.
+// makeKey generates a key for the configured algorithm, writing it to
+// KeyDir (as the next key when next is set) if there is one.
+func (s *Server) makeKey(created time.Time, next bool) (*signingKey, error) {
+	priv, err := generateKey(s.alg)
+	if err != nil {
+		return nil, err
+	}
+	k, err := newSigningKey(priv, created)
+	if err != nil {
+		return nil, err
+	}
+	if s.keyDir != "" {
+		if k.path, err = writeKeyFile(s.keyDir, k, next); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// ensureNextLocked returns ring with a next key, making one if it has none
+// or one of another algorithm (whose file is removed). The caller holds
+// rotateMu (or owns ring exclusively).
+func (s *Server) ensureNextLocked(ring *keyRing) (*keyRing, error) {
+	if ring.next != nil && ring.next.alg == s.alg {
+		return ring, nil
+	}
+	next, err := s.makeKey(s.now(), true)
+	if err != nil {
+		return nil, err
+	}
+	if ring.next != nil {
+		s.removeKeyFile(ring.next)
+	}
+	r := *ring
+	r.next = next
+	return &r, nil
+}
+
+// rotateLocked replaces the current key of old (which may be nil) by its
+// next key, or by a new key when it has no next key of the configured
+// algorithm, and makes a new next key. The caller holds rotateMu.
 func (s *Server) rotateLocked(old *keyRing) error {
 	now := s.now()
 	created := now.UTC()
@@ -355,20 +439,38 @@ func (s *Server) rotateLocked(old *keyRing) error {
 	if old != nil && !created.After(old.current.created) {
 		created = old.current.created.Add(time.Nanosecond)
 	}
-	priv, err := generateKey(s.alg)
+	// The new next key is written first: should promoting fail, it is
+	// removed again and nothing has changed; should the process die in
+	// between, loadKeys keeps the older next key and drops this one.
+	next, err := s.makeKey(created, true)
 	if err != nil {
 		return err
 	}
-	k, err := newSigningKey(priv, created)
-	if err != nil {
-		return err
-	}
-	if s.keyDir != "" {
-		if k.path, err = writeKeyFile(s.keyDir, k); err != nil {
+	var k *signingKey
+	promoted := old != nil && old.next != nil && old.next.alg == s.alg
+	if promoted {
+		c := *old.next
+		c.created = created
+		c.path = ""
+		if s.keyDir != "" {
+			path := filepath.Join(s.keyDir, keyFileName(&c, false))
+			if err := os.Rename(old.next.path, path); err != nil {
+				s.removeKeyFile(next)
+				return fmt.Errorf("promoting the next signing key %q: %w", old.next.path, err)
+			}
+			c.path = path
+		}
+		k = &c
+	} else {
+		if k, err = s.makeKey(created, false); err != nil {
+			s.removeKeyFile(next)
 			return err
 		}
+		if old != nil && old.next != nil {
+			s.removeKeyFile(old.next)
+		}
 	}
-	ring := &keyRing{current: k}
+	ring := &keyRing{current: k, next: next}
 	if old != nil {
 		prev := *old.current
 		prev.retireAt = created.Add(s.ttl + clockLeeway)
@@ -382,7 +484,7 @@ func (s *Server) rotateLocked(old *keyRing) error {
 		}
 	}
 	s.keys.Store(ring)
-	attrs := []any{"kid", k.kid, "alg", k.alg}
+	attrs := []any{"kid", k.kid, "alg", k.alg, "published_in_advance", promoted, "next_kid", next.kid}
 	if old != nil {
 		attrs = append(attrs, "previous_kid", old.current.kid, "previous_published_until", created.Add(s.ttl+clockLeeway))
 	}
@@ -391,8 +493,9 @@ func (s *Server) rotateLocked(old *keyRing) error {
 }
 
 // Keyfunc returns the in-process key lookup for validating this server's
-// tokens with golang-jwt: it resolves the token's kid among the current and
-// the still-published retired keys, and refuses a key whose algorithm
+// tokens with golang-jwt: it resolves the token's kid among the current,
+// the next (which signs nothing yet, so accepting it is harmless) and the
+// still-published retired keys, and refuses a key whose algorithm
 // differs from the token's alg (no algorithm confusion). Callers still pass
 // jwt.WithValidMethods, jwt.WithIssuer and jwt.WithAudience, and check typ.
 // The returned function is safe for concurrent use and follows rotations.

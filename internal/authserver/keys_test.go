@@ -31,9 +31,12 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldKid := old.Header["kid"].(string)
-	if got := kids(e.jwks()); !slices.Equal(got, []string{oldKid}) {
-		t.Fatalf("JWKS kids = %v, want [%s]", got, oldKid)
+	// The key that signs after the rotation is published from the start.
+	published := kids(e.jwks())
+	if len(published) != 2 || published[0] != oldKid || published[1] == oldKid {
+		t.Fatalf("JWKS kids = %v, want [%s <next>]", published, oldKid)
 	}
+	nextKid := published[1]
 
 	e.clock.Advance(time.Minute)
 	if err := e.srv.Rotate(); err != nil {
@@ -48,9 +51,14 @@ func TestKeyRotation(t *testing.T) {
 	if newKid == oldKid {
 		t.Fatal("the token issued after Rotate uses the old kid")
 	}
-	if got := kids(e.jwks()); !slices.Equal(got, []string{newKid, oldKid}) {
-		t.Fatalf("JWKS kids after rotation = %v, want [%s %s]", got, newKid, oldKid)
+	if newKid != nextKid {
+		t.Fatalf("the token issued after Rotate uses kid %s, not the published next key %s", newKid, nextKid)
 	}
+	afterRotation := kids(e.jwks())
+	if len(afterRotation) != 3 || afterRotation[0] != newKid || afterRotation[2] != oldKid || slices.Contains([]string{newKid, oldKid}, afterRotation[1]) {
+		t.Fatalf("JWKS kids after rotation = %v, want [%s <new next> %s]", afterRotation, newKid, oldKid)
+	}
+	newNextKid := afterRotation[1]
 
 	// Until it expires the old token validates through Keyfunc and through
 	// the JWKS, and introspects as active.
@@ -68,10 +76,11 @@ func TestKeyRotation(t *testing.T) {
 
 	// Once every token the old key can have signed has expired (it stopped
 	// signing at the rotation, a minute in, so the last expire TokenTTL
-	// later) plus the leeway, only the new key is published.
+	// later) plus the leeway, only the new key and its successor are
+	// published.
 	e.clock.Advance(time.Minute + time.Second + clockLeeway)
-	if got := kids(e.jwks()); !slices.Equal(got, []string{newKid}) {
-		t.Errorf("JWKS kids after the old tokens expired = %v, want [%s]", got, newKid)
+	if got := kids(e.jwks()); !slices.Equal(got, []string{newKid, newNextKid}) {
+		t.Errorf("JWKS kids after the old tokens expired = %v, want [%s %s]", got, newKid, newNextKid)
 	}
 	tok := &jwt.Token{Header: map[string]any{"kid": oldKid}, Method: jwt.SigningMethodES256}
 	if _, err := e.srv.Keyfunc()(tok); !errors.Is(err, ErrUnknownKey) {
@@ -80,6 +89,10 @@ func TestKeyRotation(t *testing.T) {
 	tok.Header["kid"] = newKid
 	if _, err := e.srv.Keyfunc()(tok); err != nil {
 		t.Errorf("Keyfunc for the current kid: %v", err)
+	}
+	tok.Header["kid"] = newNextKid
+	if _, err := e.srv.Keyfunc()(tok); err != nil {
+		t.Errorf("Keyfunc for the next kid: %v", err)
 	}
 }
 
@@ -124,8 +137,9 @@ func TestRotationUnderLoad(t *testing.T) {
 	if n := failures.Load(); n > 0 {
 		t.Errorf("%d requests failed during rotation", n)
 	}
-	if n := len(e.jwks().Keys); n != 6 {
-		t.Errorf("JWKS has %d keys after 5 rotations within the TTL, want 6", n)
+	// Current, next, and the five retired keys.
+	if n := len(e.jwks().Keys); n != 7 {
+		t.Errorf("JWKS has %d keys after 5 rotations within the TTL, want 7", n)
 	}
 }
 
@@ -138,22 +152,25 @@ func TestKeyDirPersistence(t *testing.T) {
 	first := newEnv(t, o)
 	tok, _ := first.token(nil, url.Values{}, basic("app", secret))
 	files, _ := filepath.Glob(filepath.Join(dir, "*.pem"))
-	if len(files) != 1 {
-		t.Fatalf("key files = %v, want one", files)
+	nexts, _ := filepath.Glob(filepath.Join(dir, "next-*.pem"))
+	if len(files) != 2 || len(nexts) != 1 {
+		t.Fatalf("key files = %v, want the signing key and one next key", files)
 	}
-	info, err := os.Stat(files[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Mode().Perm() != 0o600 {
-		t.Errorf("key file mode = %v, want 0600", info.Mode().Perm())
+	for _, f := range files {
+		info, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o600 {
+			t.Errorf("key file %s mode = %v, want 0600", f, info.Mode().Perm())
+		}
 	}
 	if dirInfo, _ := os.Stat(dir); dirInfo.Mode().Perm() != 0o700 {
 		t.Errorf("key directory mode = %v, want 0700", dirInfo.Mode().Perm())
 	}
 
-	// A restart keeps the key: the old token validates, new tokens share
-	// the kid.
+	// A restart keeps the keys, the next one too: the old token
+	// validates, new tokens share the kid.
 	second := newEnv(t, o)
 	if _, _, err := second.parseToken(tok, testIssuer); err != nil {
 		t.Fatalf("a token issued before the restart does not validate: %v", err)
@@ -168,8 +185,11 @@ func TestKeyDirPersistence(t *testing.T) {
 	if err := second.srv.Rotate(); err != nil {
 		t.Fatal(err)
 	}
+	if got := kids(second.jwks()); len(got) != 3 || got[0] != kids(first.jwks())[1] {
+		t.Errorf("kids after rotation = %v, want the former next key signing", got)
+	}
 	third := newEnv(t, o)
-	if got, want := kids(third.jwks()), kids(second.jwks()); !slices.Equal(got, want) || len(got) != 2 {
+	if got, want := kids(third.jwks()), kids(second.jwks()); !slices.Equal(got, want) || len(got) != 3 {
 		t.Errorf("kids after rotation and restart = %v, want %v", got, want)
 	}
 	if _, _, err := third.parseToken(tok, testIssuer); err != nil {
@@ -184,20 +204,24 @@ func TestKeyDirPersistence(t *testing.T) {
 	// Once the retired key's tokens have expired, a restart drops its file.
 	clock.Advance(5*time.Minute + clockLeeway)
 	fourth := newEnv(t, o)
-	if n := len(fourth.jwks().Keys); n != 1 {
-		t.Errorf("JWKS has %d keys, want 1", n)
+	if n := len(fourth.jwks().Keys); n != 2 {
+		t.Errorf("JWKS has %d keys, want 2 (current and next)", n)
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "*.pem")); len(files) != 1 {
-		t.Errorf("key files after expiry = %v, want one", files)
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.pem")); len(files) != 2 {
+		t.Errorf("key files after expiry = %v, want two (current and next)", files)
 	}
 
 	// A key older than RotateEvery, or of another algorithm, is replaced
 	// at start; the old one keeps validating its tokens.
 	o.Algorithm = "EdDSA"
 	fifth := newEnv(t, o)
+	// The ES256 next key never signed, so it is dropped, not published.
 	got := fifth.jwks()
-	if len(got.Keys) != 2 || got.Keys[0].ALG != "EdDSA" || got.Keys[1].ALG != "ES256" {
-		t.Errorf("after an algorithm change JWKS = %v, want EdDSA then ES256", got.Keys)
+	if len(got.Keys) != 3 || got.Keys[0].ALG != "EdDSA" || got.Keys[1].ALG != "EdDSA" || got.Keys[2].ALG != "ES256" {
+		t.Errorf("after an algorithm change JWKS = %v, want EdDSA (current), EdDSA (next) then ES256", got.Keys)
+	}
+	if nexts, _ := filepath.Glob(filepath.Join(dir, "next-*.pem")); len(nexts) != 1 {
+		t.Errorf("next key files after an algorithm change = %v, want one", nexts)
 	}
 }
 
@@ -245,4 +269,63 @@ func TestThumbprintKid(t *testing.T) {
 	if want := "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"; got != want {
 		t.Errorf("thumbprint = %s, want %s", got, want)
 	}
+}
+
+// TestKeyDirNextKeyFiles loads key directories written by a version without
+// a next key and left by a rotation interrupted between writing the new
+// next key and promoting the old one.
+func TestKeyDirNextKeyFiles(t *testing.T) {
+	clock := newClock()
+	mk := func(t *testing.T, dir string, created time.Time, next bool) *signingKey {
+		t.Helper()
+		priv, err := generateKey("ES256")
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := newSigningKey(priv, created)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := writeKeyFile(dir, k, next); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	open := func(t *testing.T, dir string) *keyRing {
+		t.Helper()
+		s, err := New(Options{Issuer: testIssuer, KeyDir: dir, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.keys.Load()
+	}
+
+	t.Run("older version", func(t *testing.T) {
+		dir := t.TempDir()
+		cur := mk(t, dir, clock.Now().Add(-time.Minute), false)
+		ring := open(t, dir)
+		if ring.current.kid != cur.kid || ring.next == nil || ring.next.kid == cur.kid {
+			t.Fatalf("ring = current %s next %v, want current %s and a new next key", ring.current.kid, ring.next, cur.kid)
+		}
+		if nexts, _ := filepath.Glob(filepath.Join(dir, "next-*.pem")); len(nexts) != 1 {
+			t.Errorf("next key files = %v, want one", nexts)
+		}
+		if again := open(t, dir); again.current.kid != cur.kid || again.next.kid != ring.next.kid {
+			t.Errorf("a restart changed the keys")
+		}
+	})
+
+	t.Run("interrupted rotation", func(t *testing.T) {
+		dir := t.TempDir()
+		cur := mk(t, dir, clock.Now().Add(-2*time.Minute), false)
+		older := mk(t, dir, clock.Now().Add(-2*time.Minute), true)
+		mk(t, dir, clock.Now().Add(-time.Minute), true)
+		ring := open(t, dir)
+		if ring.current.kid != cur.kid || ring.next == nil || ring.next.kid != older.kid {
+			t.Fatalf("ring = current %s next %v, want current %s next %s", ring.current.kid, ring.next, cur.kid, older.kid)
+		}
+		if nexts, _ := filepath.Glob(filepath.Join(dir, "next-*.pem")); len(nexts) != 1 {
+			t.Errorf("next key files = %v, want the older one only", nexts)
+		}
+	})
 }

@@ -155,10 +155,13 @@ type Options struct {
 	Algorithm string
 	// RotateEvery is how long a signing key signs before Start's schedule
 	// replaces it, at least a second. It defaults to 24 hours. The retired key stays in the
-	// JWKS and in Keyfunc for TokenTTL plus a minute of clock leeway.
+	// JWKS and in Keyfunc for TokenTTL plus a minute of clock leeway; its
+	// successor has been published since the previous rotation (or start).
 	RotateEvery time.Duration
 	// KeyDir, if set, keeps signing keys as 0600 PKCS#8 PEM files so a
 	// restart keeps signing with (and accepting tokens of) the same keys.
+	// The next key's file is named "next-<generated>-<kid>.pem"; versions
+	// without a next key skip it with a warning.
 	// It is created with mode 0700 if missing. Empty keeps keys in memory
 	// only: a restart then invalidates every issued token.
 	KeyDir string

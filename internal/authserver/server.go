@@ -171,6 +171,10 @@ func New(o Options) (*Server, error) {
 		}
 	}
 	if ring != nil && ring.current.alg == s.alg && s.now().Before(ring.current.created.Add(s.rotateEvery)) {
+		// Keys written by a version without a next key get one now.
+		if ring, err = s.ensureNextLocked(ring); err != nil {
+			return nil, err
+		}
 		s.keys.Store(ring)
 		return s, nil
 	}

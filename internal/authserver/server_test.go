@@ -122,8 +122,8 @@ func TestRoutes(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/oauth2/jwks", nil)
 	r := e.do(nil, req)
-	if strings.Contains(r.raw, `"d"`) || len(e.jwks().Keys) != 1 {
-		t.Errorf("JWKS = %s, want one public key", r.raw)
+	if strings.Contains(r.raw, `"d"`) || len(e.jwks().Keys) != 2 {
+		t.Errorf("JWKS = %s, want two public keys (current and next)", r.raw)
 	}
 }
 
