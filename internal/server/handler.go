@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/snapshot"
+	"github.com/portcullis/portcullis/internal/telemetry"
 )
 
 type handler struct {
@@ -227,7 +228,7 @@ func (h *handler) logFailure(id, api string, r *http.Request, pe *problem.Error)
 
 func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *http.Request, ex *exchange) {
 	total := time.Since(start)
-	attrs := make([]slog.Attr, 0, 20)
+	attrs := make([]slog.Attr, 0, 21)
 	attrs = append(attrs,
 		slog.String("request_id", id),
 		slog.String("listener", h.name),
@@ -251,6 +252,11 @@ func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *h
 		attrs = append(attrs, slog.String("application", p.Application), slog.Any("auth", p.Methods))
 		if p.Cert != nil {
 			attrs = append(attrs, slog.String("client_cert_subject", p.Subject), slog.String("client_cert_sha256", p.Fingerprint))
+		}
+	}
+	if h.s.tracer != nil {
+		if id := telemetry.TraceID(r.Context()); id != "" {
+			attrs = append(attrs, slog.String("trace_id", id))
 		}
 	}
 	if u := ex.x.Upstream; u.Target != "" {

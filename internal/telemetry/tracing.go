@@ -164,3 +164,13 @@ func hostOf(hostport string) string {
 	}
 	return strings.Trim(hostport, "[]")
 }
+
+// TraceID returns the hex trace id of the span in ctx, or "" when there is
+// none (tracing off), for the access log.
+func TraceID(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return ""
+	}
+	return sc.TraceID().String()
+}

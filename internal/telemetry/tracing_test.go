@@ -28,6 +28,12 @@ func TestStartRequestContinuesIncomingTrace(t *testing.T) {
 	r.Header.Set("traceparent", incoming)
 	r.Header.Set("tracestate", "vendor=1")
 	r2, end := tr.StartRequest(r)
+	if id := TraceID(r2.Context()); id != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("TraceID = %q, want the incoming trace id", id)
+	}
+	if id := TraceID(r.Context()); id != "" {
+		t.Errorf("TraceID without a span = %q, want empty", id)
+	}
 	out := http.Header{"Traceparent": {incoming}, "Tracestate": {"vendor=1"}}
 	InjectUpstream(r2.Context(), out)
 	end(502, "orders", "upstream.timeout")
