@@ -7,6 +7,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/testpki"
 )
 
 // TestUpstreamTLSFailureCounted: a 502 from an untrusted upstream shows in
@@ -130,5 +133,29 @@ func TestAccessLogSampling(t *testing.T) {
 	out := g.stdout.String()
 	if strings.Count(out, `"msg":"request"`) != 1 || !strings.Contains(out, `"path":"/missing"`) {
 		t.Errorf("want only the failed request logged, got:\n%s", out)
+	}
+}
+
+// TestExpiryWarningThresholds: a listener certificate 5 days from expiry is
+// warned about at start with the configured thresholds, and not with
+// thresholds it has not reached.
+func TestExpiryWarningThresholds(t *testing.T) {
+	for _, tc := range []struct {
+		days string
+		warn bool
+	}{{"[10]", true}, {"[3, 1]", false}} {
+		p := newPKI(t)
+		b := newBackend(t, p)
+		soon := p.ca.Issue(t, "expiring-listener", testpki.Server(), testpki.DNS("localhost"), testpki.Validity(time.Now().Add(-time.Hour), time.Now().Add(5*24*time.Hour)))
+		p.gwCert, p.gwKey = soon.WriteFiles(t, p.dir, "soon")
+		g := startGateway(t, writeConfig(t, p.dir, "log: { expiry_warning_days: "+tc.days+" }\n"+storyAConfig(p, b, "")))
+		g.stop(t)
+		got := false
+		for _, line := range strings.Split(g.stderr.String(), "\n") {
+			got = got || (strings.Contains(line, "certificate expires within") && strings.Contains(line, "CN=expiring-listener"))
+		}
+		if got != tc.warn {
+			t.Errorf("thresholds %s: warned = %v, want %v\n%s", tc.days, got, tc.warn, g.stderr)
+		}
 	}
 }

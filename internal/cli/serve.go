@@ -149,11 +149,16 @@ func (c *serveCmd) Run(g *globals) error {
 	}
 	health.SetReady("listeners", true)
 	observe(snap, f)
-	// Certificates in use are checked against 30/7/1 days at every load and
-	// hourly in between.
+	// Certificates in use are checked against log.expiry_warning_days
+	// (30/7/1 by default) at every load and hourly in between; the
+	// thresholds are read at start.
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	expiry = telemetry.StartExpiryWatch(watchCtx, time.Hour, telemetry.DefaultExpiryThresholds(), log, func() []telemetry.CertInfo {
+	thresholds := f.Log.ExpiryWarningDays
+	if len(thresholds) == 0 {
+		thresholds = telemetry.DefaultExpiryThresholds()
+	}
+	expiry = telemetry.StartExpiryWatch(watchCtx, time.Hour, thresholds, log, func() []telemetry.CertInfo {
 		return certInfos(srv.Snapshot())
 	})
 	changes := make(chan struct{}, 1)

@@ -316,6 +316,10 @@ type Log struct {
 	// 400) written to the access log, from 0 to 1. Failures are always
 	// written. Default 1: every request.
 	AccessLogSample *float64 `yaml:"access_log_sample"`
+	// ExpiryWarningDays are the thresholds, in days before a certificate in
+	// use expires, at which a warning is logged (once per threshold).
+	// Default [30, 7, 1].
+	ExpiryWarningDays []int `yaml:"expiry_warning_days"`
 }
 
 // Listener is one TLS listening socket.

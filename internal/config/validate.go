@@ -41,6 +41,11 @@ func (v *validator) top() {
 	if v.f.Version != 1 {
 		v.add("version", "unsupported version %d (valid: 1)", v.f.Version)
 	}
+	for i, d := range v.f.Log.ExpiryWarningDays {
+		if d <= 0 {
+			v.add(fmt.Sprintf("log.expiry_warning_days[%d]", i), "must be a positive number of days")
+		}
+	}
 	if s := v.f.Log.AccessLogSample; s != nil && (*s < 0 || *s > 1) {
 		v.add("log.access_log_sample", "must be between 0 and 1 (the share of successful requests logged; failures are always logged)")
 	}
