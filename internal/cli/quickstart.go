@@ -41,6 +41,8 @@ type demoFiles struct {
 }
 
 func (c *quickstartCmd) Run(g *globals) error {
+	sigs, stopSignals := catchSignals()
+	defer stopSignals()
 	dir, err := filepath.Abs(c.Dir)
 	if err != nil {
 		return err
@@ -100,7 +102,7 @@ func (c *quickstartCmd) Run(g *globals) error {
 		return tryDemo(files, g.stdout)
 	}
 	printDemoHelp(files, g.stdout)
-	return runUntilSignal(srv, log, nil, nil, nil)
+	return runUntilSignal(srv, log, sigs, nil, nil, nil)
 }
 
 // demoAPIKey reads the demo application's key, making one on the first run.

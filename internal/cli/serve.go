@@ -78,7 +78,18 @@ func (c *validateCmd) Run(g *globals) error {
 	return nil
 }
 
+// catchSignals starts catching the signals serve handles. Call it before the
+// listeners open: a SIGTERM that arrives between "listening" and the serve
+// loop must still shut down gracefully, not kill the process.
+func catchSignals() (chan os.Signal, func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	return sigs, func() { signal.Stop(sigs) }
+}
+
 func (c *serveCmd) Run(g *globals) error {
+	sigs, stopSignals := catchSignals()
+	defer stopSignals()
 	// The built-in authorization server's keys, when the configuration
 	// names no key_dir, live here for the life of the process so reloads
 	// keep them.
@@ -184,7 +195,7 @@ func (c *serveCmd) Run(g *globals) error {
 			observe(s, cfg)
 		}
 	}
-	return runUntilSignal(srv, log, changes, reloaded, func() (*snapshot.Snapshot, config.File, error) {
+	return runUntilSignal(srv, log, sigs, changes, reloaded, func() (*snapshot.Snapshot, config.File, error) {
 		nf, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas}, store)
 		fw.update(nf, next != nil)
 		if next == nil {
@@ -201,10 +212,7 @@ func (c *serveCmd) Run(g *globals) error {
 // runUntilSignal serves until SIGTERM or SIGINT, reloading on SIGHUP (and
 // on every registry or watched-file change reported on changes) with reload's
 // snapshot. A failed reload keeps the running snapshot.
-func runUntilSignal(srv *server.Server, log *slog.Logger, changes <-chan struct{}, reloaded func(bool, *snapshot.Snapshot, config.File), reload func() (*snapshot.Snapshot, config.File, error)) error {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+func runUntilSignal(srv *server.Server, log *slog.Logger, sigs <-chan os.Signal, changes <-chan struct{}, reloaded func(bool, *snapshot.Snapshot, config.File), reload func() (*snapshot.Snapshot, config.File, error)) error {
 	doReload := func(why string) {
 		if reload == nil {
 			return
