@@ -100,6 +100,36 @@ apis:
 	}
 	waitFor(t, func() bool { return call("api-key") == 200 }, g.stderr)
 
+	// An API created through the admin API is served too (its spec is an
+	// API block of the configuration); an invalid one is refused by the
+	// gateway while the running configuration keeps serving.
+	apiSpec := fmt.Sprintf(`{"spec":{"match":{"path_prefix":"/reports"},"strip_prefix":true,"upstream":{"targets":["%s"],"tls":{"client_certificate":{"cert":"%s","key":"%s"},"trust":"internal","server_name":"localhost"}}}}`, b.URL, p.clientCert, p.clientKey)
+	resp = adminDo("PUT", "/admin/v1/apis/default/reports", adminToken, apiSpec, "If-None-Match", "*")
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("PUT api: %s", resp.Status)
+	}
+	getPath := func(path string) int {
+		resp, err := c.Get("https://" + g.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor(t, func() bool { return getPath("/reports/x") == 200 }, g.stderr)
+	resp = adminDo("PUT", "/admin/v1/apis/default/broken", adminToken, `{"spec":{"match":{"path_prefx":"/b"}}}`, "If-None-Match", "*")
+	resp.Body.Close()
+	waitFor(t, func() bool { return strings.Contains(g.stderr.String(), `registry API \"broken\" has an invalid spec`) }, g.stderr)
+	if getPath("/reports/x") != 200 || call("api-key") != 200 {
+		t.Fatal("a broken registry API disturbed the running configuration")
+	}
+	resp = adminDo("GET", "/admin/v1/apis/default/broken", adminToken, "")
+	etag := resp.Header.Get("ETag")
+	resp.Body.Close()
+	resp = adminDo("DELETE", "/admin/v1/apis/default/broken", adminToken, "", "If-Match", etag)
+	resp.Body.Close()
+
 	// Restart: the registry keeps what the admin API created.
 	if err := g.stop(t); err != nil {
 		t.Fatalf("stop: %v", err)
@@ -107,5 +137,8 @@ apis:
 	g = startGateway(t, cfgFile)
 	if st := call("api-key"); st != 200 {
 		t.Fatalf("after restart: %d\n%s", st, g.stderr)
+	}
+	if getPath("/reports/x") != 200 {
+		t.Fatal("the registry API is not served after a restart")
 	}
 }

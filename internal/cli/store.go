@@ -68,9 +68,13 @@ func fileObjects(f config.File) []registry.Object {
 }
 
 // withStore applies the file's resources into the store and returns the
-// configuration extended with the applications, plans and subscriptions
-// created through the admin API (in the default tenant). The file stays
-// authoritative for what it declares.
+// configuration extended with the APIs (their spec is an API block of the
+// configuration, as JSON), applications, plans and subscriptions created
+// through the admin API in the default tenant. The file stays authoritative
+// for what it declares. A registry resource that does not fit (an invalid
+// API spec, a reference to something undefined) makes the whole load fail,
+// like a bad file: the running configuration keeps serving and the reason
+// is logged.
 func withStore(ctx context.Context, st registry.Store, f config.File) (config.File, error) {
 	if _, err := st.ApplyFile(ctx, fileObjects(f)); err != nil {
 		return f, fmt.Errorf("applying the configuration's resources to the registry: %w", err)
@@ -79,6 +83,7 @@ func withStore(ctx context.Context, st registry.Store, f config.File) (config.Fi
 	if err != nil {
 		return f, fmt.Errorf("reading the registry: %w", err)
 	}
+	f.APIs = append([]config.API(nil), f.APIs...)
 	f.Applications = append([]config.Application(nil), f.Applications...)
 	f.Plans = append([]config.Plan(nil), f.Plans...)
 	f.Subscriptions = append([]config.Subscription(nil), f.Subscriptions...)
@@ -87,6 +92,16 @@ func withStore(ctx context.Context, st registry.Store, f config.File) (config.Fi
 			continue
 		}
 		switch o := r.Object.(type) {
+		case registry.API:
+			if o.Tenant != DefaultTenant || len(o.Spec) == 0 {
+				continue
+			}
+			api, probs := config.ParseAPI("registry api "+o.Name, o.Spec)
+			if len(probs) > 0 {
+				return f, fmt.Errorf("registry API %q has an invalid spec: %v", o.Name, probs)
+			}
+			api.Name = o.Name
+			f.APIs = append(f.APIs, api)
 		case registry.Application:
 			if o.Tenant != DefaultTenant {
 				continue

@@ -314,3 +314,25 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// ParseAPI decodes one API definition given as YAML or JSON (a JSON object is
+// valid YAML), with the same strictness as the file: unknown keys are
+// problems. name is used in problems; the API's name is set by the caller.
+func ParseAPI(name string, data []byte) (API, Problems) {
+	var node yaml.Node
+	if err := yaml.Unmarshal(data, &node); err != nil || len(node.Content) == 0 {
+		msg := "empty API definition"
+		if err != nil {
+			msg = err.Error()
+		}
+		return API{}, Problems{{File: name, Message: msg}}
+	}
+	d := &Document{Name: name, pos: map[string]pos{}, val: map[string]pos{}}
+	var probs Problems
+	var a API
+	d.walk(node.Content[0], reflect.TypeOf(API{}), "", &probs)
+	if err := node.Content[0].Decode(&a); err != nil {
+		probs = append(probs, d.fromDecodeError(err.Error()))
+	}
+	return a, probs
+}
