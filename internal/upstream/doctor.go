@@ -276,34 +276,8 @@ func (r *ProbeResult) requestOver(ctx context.Context, conn net.Conn, tg *target
 // alertProbe repeats the handshake with the same settings and waits briefly
 // for an alert, like probe.
 func (u *Upstream) alertProbe(ctx context.Context, tg *target, o ProbeOptions) error {
-	ctx, cancel := context.WithTimeout(ctx, u.probeTimeout)
-	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", tg.peer)
-	if err != nil {
-		return err
-	}
-	defer raw.Close()
 	cfg, _ := u.recordingConfig(tg, o)
-	c := tls.Client(raw, cfg)
-	if err := c.HandshakeContext(ctx); err != nil {
-		return err
-	}
-	if c.ConnectionState().Version < tls.VersionTLS13 {
-		return nil
-	}
-	deadline := time.Now().Add(probeReadWait)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	_ = c.SetReadDeadline(deadline)
-	if _, err := c.Read(make([]byte, 1)); err != nil {
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
-			return nil
-		}
-		return err
-	}
-	return nil
+	return u.handshakeVerdict(ctx, tg, cfg)
 }
 
 // recording holds what the handshake callbacks saw.

@@ -33,6 +33,14 @@ func (u *Upstream) probe(ctx context.Context, tg *target) error {
 		return nil
 	}
 	defer u.probing.Store(false)
+	return u.handshakeVerdict(ctx, tg, tg.probeTLS)
+}
+
+// handshakeVerdict dials tg, completes a TLS handshake with cfg and, on
+// TLS 1.3, waits briefly for the server's verdict on our certificate (which
+// arrives after the client's handshake completes). It returns the alert or
+// error it saw, or nil when the server said nothing within probeReadWait.
+func (u *Upstream) handshakeVerdict(ctx context.Context, tg *target, cfg *tls.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, u.probeTimeout)
 	defer cancel()
 	var d net.Dialer
@@ -41,7 +49,7 @@ func (u *Upstream) probe(ctx context.Context, tg *target) error {
 		return err
 	}
 	defer raw.Close()
-	c := tls.Client(raw, tg.probeTLS)
+	c := tls.Client(raw, cfg)
 	if err := c.HandshakeContext(ctx); err != nil {
 		return err
 	}
