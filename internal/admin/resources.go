@@ -170,6 +170,20 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 
 // itemKey reads the resource's key from the path and checks that the
 // principal may touch it.
+// itemRequest reads what every single-resource request carries: the key
+// from the path, no query parameters, and the conditional headers.
+func itemRequest(r *http.Request, k kindInfo) (registry.Key, conditions, *problem.Error) {
+	key, pe := itemKey(r, k)
+	if pe == nil {
+		pe = checkQuery(r.URL.Query())
+	}
+	var c conditions
+	if pe == nil {
+		c, pe = parseConditions(r.Header)
+	}
+	return key, c, pe
+}
+
 func itemKey(r *http.Request, k kindInfo) (registry.Key, *problem.Error) {
 	p := exchangeOf(r).principal
 	key := registry.Key{Kind: k.kind, Name: r.PathValue("name")}
@@ -190,14 +204,7 @@ func itemPath(k kindInfo, key registry.Key) string {
 
 func (s *Server) get(k kindInfo) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key, pe := itemKey(r, k)
-		if pe == nil {
-			pe = checkQuery(r.URL.Query())
-		}
-		var c conditions
-		if pe == nil {
-			c, pe = parseConditions(r.Header)
-		}
+		key, c, pe := itemRequest(r, k)
 		if pe != nil {
 			s.fail(w, r, pe)
 			return
@@ -218,14 +225,7 @@ func (s *Server) get(k kindInfo) http.HandlerFunc {
 
 func (s *Server) put(k kindInfo) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key, pe := itemKey(r, k)
-		if pe == nil {
-			pe = checkQuery(r.URL.Query())
-		}
-		var c conditions
-		if pe == nil {
-			c, pe = parseConditions(r.Header)
-		}
+		key, c, pe := itemRequest(r, k)
 		switch {
 		case pe != nil:
 		case c.hasMatch() && c.hasNoneMatch():
@@ -272,14 +272,7 @@ func (s *Server) put(k kindInfo) http.HandlerFunc {
 
 func (s *Server) delete(k kindInfo) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key, pe := itemKey(r, k)
-		if pe == nil {
-			pe = checkQuery(r.URL.Query())
-		}
-		var c conditions
-		if pe == nil {
-			c, pe = parseConditions(r.Header)
-		}
+		key, c, pe := itemRequest(r, k)
 		switch {
 		case pe != nil:
 		case c.hasNoneMatch():
