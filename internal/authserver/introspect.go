@@ -66,19 +66,8 @@ func (s *Server) verifyToken(raw string) (*tokenClaims, error) {
 // active with the token's claims for a valid, unexpired, unrevoked token
 // issued here, and {"active":false} for anything else.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	form, oe := s.readForm(w, r)
-	if oe != nil {
-		s.fail(w, r, "introspect", oe)
-		return
-	}
-	who, oe := s.authenticate(r, form, s.urls.introspect)
-	if oe != nil {
-		s.fail(w, r, "introspect", oe)
-		return
-	}
-	raw := form.Get("token")
-	if raw == "" {
-		s.fail(w, r, "introspect", newError(http.StatusBadRequest, errInvalidRequest, "token is required", "no token", "client_id", who.client.ID))
+	who, raw, ok := s.tokenRequest(w, r, "introspect", s.urls.introspect)
+	if !ok {
 		return
 	}
 	c, err := s.verifyToken(raw)
@@ -120,19 +109,8 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 // answer does not tell a client whether a token it found is live.
 // token_type_hint is ignored: only access tokens exist here.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	form, oe := s.readForm(w, r)
-	if oe != nil {
-		s.fail(w, r, "revoke", oe)
-		return
-	}
-	who, oe := s.authenticate(r, form, s.urls.revoke)
-	if oe != nil {
-		s.fail(w, r, "revoke", oe)
-		return
-	}
-	raw := form.Get("token")
-	if raw == "" {
-		s.fail(w, r, "revoke", newError(http.StatusBadRequest, errInvalidRequest, "token is required", "no token", "client_id", who.client.ID))
+	who, raw, ok := s.tokenRequest(w, r, "revoke", s.urls.revoke)
+	if !ok {
 		return
 	}
 	c, err := s.verifyToken(raw)
@@ -191,4 +169,26 @@ func (l *revocationList) add(jti string, until, now time.Time) {
 		}
 	}
 	l.m.Store(&next)
+}
+
+// tokenRequest reads the form of an introspection or revocation request,
+// authenticates the calling client against endpoint and returns it with the
+// token it names. On any failure it has answered and returns ok false.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, name, endpoint string) (who *authenticated, raw string, ok bool) {
+	form, oe := s.readForm(w, r)
+	if oe != nil {
+		s.fail(w, r, name, oe)
+		return nil, "", false
+	}
+	who, oe = s.authenticate(r, form, endpoint)
+	if oe != nil {
+		s.fail(w, r, name, oe)
+		return nil, "", false
+	}
+	raw = form.Get("token")
+	if raw == "" {
+		s.fail(w, r, name, newError(http.StatusBadRequest, errInvalidRequest, "token is required", "no token", "client_id", who.client.ID))
+		return nil, "", false
+	}
+	return who, raw, true
 }
