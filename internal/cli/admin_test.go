@@ -47,6 +47,7 @@ apis:
 `, filepath.Join(p.dir, "registry.db"), adminAddr, p.gwCert, p.gwKey, hash(adminToken), p.caFile, hash("file-key"), b.URL, p.clientCert, p.clientKey)
 	cfgFile := writeConfig(t, p.dir, cfg)
 	g := startGateway(t, cfgFile)
+	waitAdmin(t, g, adminAddr)
 	c := clientFor(p)
 
 	call := func(key string) int {

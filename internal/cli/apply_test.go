@@ -88,6 +88,7 @@ apis:
       tls: { client_certificate: { cert: %[9]s, key: %[10]s }, trust: internal, server_name: localhost }
 `, filepath.Join(p.dir, "registry.db"), adminAddr, p.gwCert, p.gwKey, hash(adminToken), p.caFile, hash("file-key"), b.URL, p.clientCert, p.clientKey)
 	g := startGateway(t, writeConfig(t, p.dir, cfg))
+	waitAdmin(t, g, adminAddr)
 	c := clientFor(p)
 	call := func(key string) int {
 		req, _ := http.NewRequest("GET", "https://"+g.addr+"/x", nil)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -90,6 +91,10 @@ type backend struct {
 	peers []string
 	hdrs  []http.Header
 	delay time.Duration
+	// handshakes is the client certificate CN of each TLS handshake, in
+	// order; open counts connections not yet closed.
+	handshakes []string
+	open       int
 }
 
 func newBackend(t *testing.T, p *pkiSet) *backend {
@@ -111,10 +116,38 @@ func newBackend(t *testing.T, p *pkiSet) *backend {
 		Certificates: []tls.Certificate{p.backend.TLS()},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    p.ca.Pool(),
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			cn := ""
+			if len(cs.PeerCertificates) > 0 {
+				cn = cs.PeerCertificates[0].Subject.CommonName
+			}
+			b.handshakes = append(b.handshakes, cn)
+			return nil
+		},
+	}
+	b.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch s {
+		case http.StateNew:
+			b.open++
+		case http.StateClosed, http.StateHijacked:
+			b.open--
+		}
 	}
 	b.StartTLS()
 	t.Cleanup(b.Close)
 	return b
+}
+
+// conns returns the client certificate CN of every handshake so far and
+// the number of connections open now.
+func (b *backend) conns() (handshakes []string, open int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.handshakes...), b.open
 }
 
 func (b *backend) lastPeer() string {
@@ -475,4 +508,17 @@ func TestVersionAndHelp(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 		t.Errorf("serve without -c: %v %s", err, out)
 	}
+}
+
+// waitAdmin waits until the gateway's admin listener at addr accepts
+// connections: it opens after the public listeners.
+func waitAdmin(t *testing.T, g *gateway, addr string) {
+	t.Helper()
+	waitFor(t, func() bool {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}, g.stderr)
 }

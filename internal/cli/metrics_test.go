@@ -21,6 +21,7 @@ func TestUpstreamTLSFailureCounted(t *testing.T) {
 	extra := fmt.Sprintf("admin:\n  address: \"%s\"\n  certificates: [{ cert: %s, key: %s }]\n", adminAddr, p.gwCert, p.gwKey)
 	cfg := strings.Replace(storyAConfig(p, b, ""), "internal: { pem: "+p.caFile, "internal: { pem: "+p.otherCAFile, 1)
 	g := startGateway(t, writeConfig(t, p.dir, cfg+extra))
+	waitAdmin(t, g, adminAddr)
 	c := clientFor(p)
 	resp, err := c.Get("https://" + g.addr + "/a/x")
 	if err != nil {
@@ -46,13 +47,14 @@ func TestClientHandshakeFailureCounted(t *testing.T) {
 	adminAddr := freePorts(t, 1)[0]
 	extra := fmt.Sprintf("admin:\n  address: \"%s\"\n  certificates: [{ cert: %s, key: %s }]\n", adminAddr, p.gwCert, p.gwKey)
 	g := startGateway(t, writeConfig(t, p.dir, storyAConfig(p, b, "")+extra))
+	waitAdmin(t, g, adminAddr)
 	// A client trusting another CA rejects the gateway's certificate.
 	bad := clientFor(p)
 	bad.Transport.(*http.Transport).TLSClientConfig.RootCAs = p.other.Pool()
 	if _, err := bad.Get("https://" + g.addr + "/a/x"); err == nil {
 		t.Fatal("a client that does not trust the gateway got through")
 	}
-	want := `portcullis_tls_handshake_failures_total{hop="client→gateway",reason="bad_certificate"} 1`
+	want := `portcullis_tls_handshake_failures_total{hop="client→gateway",reason="server_cert_rejected"} 1`
 	waitFor(t, func() bool {
 		resp, err := clientFor(p).Get("https://" + adminAddr + "/metrics")
 		if err != nil {
@@ -73,6 +75,7 @@ func TestMetricsAndHealthOnAdminListener(t *testing.T) {
 	adminAddr := freePorts(t, 1)[0]
 	extra := fmt.Sprintf("admin:\n  address: \"%s\"\n  certificates: [{ cert: %s, key: %s }]\n", adminAddr, p.gwCert, p.gwKey)
 	g := startGateway(t, writeConfig(t, p.dir, storyAConfig(p, b, "")+extra))
+	waitAdmin(t, g, adminAddr)
 	c := clientFor(p)
 	get := func(url string) (int, string) {
 		resp, err := c.Get(url)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"syscall"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/snapshot"
 	"github.com/portcullis/portcullis/internal/telemetry"
+	"github.com/portcullis/portcullis/internal/upstream"
 	"github.com/portcullis/portcullis/internal/watch"
 )
 
@@ -70,6 +74,9 @@ func (c *validateCmd) Run(g *globals) error {
 		return exitError{ExitFailure}
 	}
 	defer snap.Close()
+	if _, ok := collector(c.Config, f, g.stderr); !ok {
+		return exitError{ExitFailure}
+	}
 	for _, w := range snap.Warnings {
 		w.File = c.Config
 		fmt.Fprintf(g.stderr, "warning: %s\n", w.String())
@@ -101,6 +108,9 @@ func (c *serveCmd) Run(g *globals) error {
 	// Rate-limit and quota counters outlive any one snapshot, so a reload
 	// does not hand everyone a fresh budget.
 	counter, quotas := policy.NewMemoryCounter(), policy.NewMemoryQuotas()
+	// Upstream connections outlive a snapshot too: a reload that changes
+	// nothing about an API's upstream keeps its pooled connections.
+	pools := upstream.NewPools(upstream.PoolsOptions{})
 	_, f0, probs := config.Check(c.Config)
 	if len(probs) > 0 {
 		for _, p := range probs {
@@ -118,7 +128,7 @@ func (c *serveCmd) Run(g *globals) error {
 		defer st.Close()
 		store = st
 	}
-	f, snap := load(c.Config, g.stderr, snapshot.Options{AuthKeyDir: keyDir, Logger: newLogger(g.stderr, "info"), Counter: counter, Quotas: quotas}, store)
+	f, snap := load(c.Config, g.stderr, snapshot.Options{AuthKeyDir: keyDir, Logger: newLogger(g.stderr, "info"), Counter: counter, Quotas: quotas, Pools: pools}, store)
 	if snap == nil {
 		return exitError{ExitFailure}
 	}
@@ -143,7 +153,11 @@ func (c *serveCmd) Run(g *globals) error {
 		health.SetReady("snapshot", true)
 	}
 	srv.SetMetrics(metrics)
-	tracer, err := startTracing(f.Tracing, log)
+	col, ok := collector(c.Config, f, g.stderr)
+	if !ok {
+		return exitError{ExitFailure}
+	}
+	tracer, err := startTracing(f.Tracing, col, log)
 	if err != nil {
 		return err
 	}
@@ -196,7 +210,7 @@ func (c *serveCmd) Run(g *globals) error {
 		}
 	}
 	return runUntilSignal(srv, log, sigs, changes, reloaded, func() (*snapshot.Snapshot, config.File, error) {
-		nf, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas}, store)
+		nf, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas, Pools: pools}, store)
 		fw.update(nf, next != nil)
 		if next == nil {
 			return nil, nf, fmt.Errorf("configuration has problems (listed above)")
@@ -256,11 +270,30 @@ func runUntilSignal(srv *server.Server, log *slog.Logger, sigs <-chan os.Signal,
 	}
 }
 
+// collector reads the trust store, client certificate and header variables
+// the tracing block names, printing every problem to w located in the
+// configuration file at path. It reports false when something is wrong.
+func collector(path string, f config.File, w io.Writer) (*snapshot.Collector, bool) {
+	col, probs := snapshot.CompileCollector(f, snapshot.Options{BaseDir: filepath.Dir(path)})
+	if len(probs) == 0 {
+		return col, true
+	}
+	if d, _ := config.Load(path); d != nil {
+		probs = d.Locate(probs)
+	}
+	for _, p := range probs {
+		p.File = path
+		fmt.Fprintln(w, p.String())
+	}
+	fmt.Fprintf(w, "%d problem(s) in %s\n", len(probs), path)
+	return nil, false
+}
+
 // startTracing builds the tracer the configuration asks for, or nil (off)
 // when it names no collector. Tracing is set up once per process: a reload
-// does not change it.
-func startTracing(t config.Tracing, log *slog.Logger) (*telemetry.Tracer, error) {
-	if t.OTLPEndpoint == "" {
+// does not change it. col is what CompileCollector read for t.
+func startTracing(t config.Tracing, col *snapshot.Collector, log *slog.Logger) (*telemetry.Tracer, error) {
+	if t.OTLPEndpoint == "" || col == nil {
 		return nil, nil
 	}
 	// Export failures never fail a request; they are logged.
@@ -269,22 +302,45 @@ func startTracing(t config.Tracing, log *slog.Logger) (*telemetry.Tracer, error)
 	}))
 	tr, err := telemetry.NewTracer(context.Background(), telemetry.TracingOptions{
 		Endpoint: t.OTLPEndpoint, Insecure: t.Insecure, ServiceName: t.ServiceName, SampleRatio: *t.SampleRatio,
+		Headers: col.Headers, TLSConfig: col.TLSConfig, Timeout: col.Timeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	log.Info("tracing on", "endpoint", t.OTLPEndpoint, "service_name", t.ServiceName, "sample_ratio", *t.SampleRatio)
+	// Header names only: headers_env values are credentials.
+	names := make([]string, 0, len(col.Headers))
+	for name := range col.Headers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	log.Info("tracing on", "endpoint", t.OTLPEndpoint, "service_name", t.ServiceName, "sample_ratio", *t.SampleRatio,
+		"trust", cmp.Or(t.Trust, "system roots"), "client_certificate", t.ClientCertificate != nil, "headers", names, "timeout", col.Timeout.String())
 	return tr, nil
 }
 
+// tracingChanged reports whether two tracing blocks differ in any setting,
+// comparing pointed-to values (sample_ratio, client_certificate) and
+// treating an empty map like an absent one. Changed file contents (a renewed
+// client certificate) are not seen: they too apply at the next start.
 func tracingChanged(a, b config.Tracing) bool {
-	ratio := func(p *float64) float64 {
-		if p == nil {
-			return config.DefaultTracingSampleRatio
+	norm := func(t config.Tracing) config.Tracing {
+		r := config.DefaultTracingSampleRatio
+		if t.SampleRatio != nil {
+			r = *t.SampleRatio
 		}
-		return *p
+		t.SampleRatio = &r
+		if t.Timeout == 0 {
+			t.Timeout = config.DefaultTracingTimeout
+		}
+		if len(t.Headers) == 0 {
+			t.Headers = nil
+		}
+		if len(t.HeadersEnv) == 0 {
+			t.HeadersEnv = nil
+		}
+		return t
 	}
-	return a.OTLPEndpoint != b.OTLPEndpoint || a.Insecure != b.Insecure || a.ServiceName != b.ServiceName || ratio(a.SampleRatio) != ratio(b.SampleRatio)
+	return !reflect.DeepEqual(norm(a), norm(b))
 }
 
 func logWarnings(log *slog.Logger, file string, snap *snapshot.Snapshot) {

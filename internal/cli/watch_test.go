@@ -40,6 +40,17 @@ func rotateListener(t *testing.T, p *pkiSet, n int) *testpki.Leaf {
 	return l
 }
 
+// rotateUpstream issues a new client certificate for the gateway's
+// connections to the backend and installs it over the configured key and
+// certificate files (key first).
+func rotateUpstream(t *testing.T, p *pkiSet, n int) *testpki.Leaf {
+	t.Helper()
+	l := p.ca.Issue(t, fmt.Sprintf("gateway-upstream-%d", n), testpki.Client())
+	replaceFile(t, p.clientKey, l.KeyPEM())
+	replaceFile(t, p.clientCert, l.CertPEM())
+	return l
+}
+
 // servedSerial makes a new TLS connection to the gateway and returns the
 // serial number of the certificate it presents.
 func servedSerial(t *testing.T, p *pkiSet, addr string) *big.Int {
@@ -152,22 +163,26 @@ func TestWatchOffWithNoWatch(t *testing.T) {
 	}
 }
 
-// TestWatchZeroDropUnderLoad: eight clients send requests continuously,
-// alternating a keep-alive connection and a new connection per request,
-// while the listener certificate is rotated and the configuration rewritten
-// again and again. No request may fail, and once the changes stop new
-// handshakes see the latest certificate.
+// TestWatchZeroDropUnderLoad: eight clients with client certificates send
+// requests continuously for 30 s, alternating a keep-alive connection and a
+// new connection per request, while the listener certificate is rotated,
+// the gateway's upstream client certificate is rotated (which replaces the
+// API's upstream connection pool) and the configuration rewritten again and
+// again. No request may fail; once the changes stop, new handshakes see the
+// latest listener certificate and the backend's newest connections the
+// latest upstream client certificate.
 func TestWatchZeroDropUnderLoad(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs for about ten seconds")
+		t.Skip("runs for about thirty seconds")
 	}
 	const (
 		workers     = 8
 		changeEvery = 300 * time.Millisecond
 		minChanges  = 50
-		maxRequests = 200000 // per worker; the run is bounded by time first
+		maxChanges  = 1000
+		maxRequests = 2000000 // per worker; the run is bounded by time first
 	)
-	loadFor := 10 * time.Second
+	loadFor := 30 * time.Second
 	p := newPKI(t)
 	b := newBackend(t, p)
 	secondAPI := `
@@ -262,18 +277,23 @@ func TestWatchZeroDropUnderLoad(t *testing.T) {
 		wg.Wait()
 	}()
 
-	// Each round rotates the certificate and rewrites the configuration
-	// (toggling strip_prefix, and adding or removing a second API): two
-	// changes per round.
+	// Each round rotates the listener certificate and rewrites the
+	// configuration (toggling strip_prefix, and adding or removing a second
+	// API); every other round also rotates the upstream client certificate:
+	// two or three changes per round.
 	start := time.Now()
 	changes, rounds := 0, 0
-	var latest *testpki.Leaf
+	var latest, latestUpstream *testpki.Leaf
 	for time.Since(start) < loadFor || changes < minChanges {
-		if changes >= 4*minChanges || time.Since(start) > 3*loadFor {
+		if changes >= maxChanges || time.Since(start) > 3*loadFor {
 			break
 		}
 		rounds++
 		latest = rotateListener(t, p, rounds)
+		if rounds%2 == 0 {
+			latestUpstream = rotateUpstream(t, p, rounds)
+			changes++
+		}
 		cfg := storyAConfig(p, b, "")
 		if rounds%2 == 1 {
 			cfg = strings.Replace(cfg, "strip_prefix: true", "strip_prefix: false", 1)
@@ -287,18 +307,30 @@ func TestWatchZeroDropUnderLoad(t *testing.T) {
 	}
 	rotateDone := time.Now()
 
-	// The last certificate reaches new handshakes; handshakes made after
-	// that, while the load continues for another second, all see it.
+	// The last certificates reach new handshakes on both hops; handshakes
+	// made after that, while the load continues for another second, all
+	// see them.
 	waitForSerial(t, p, g, latest.Cert.SerialNumber)
+	upstreamCN := latestUpstream.Cert.Subject.CommonName
+	waitFor(t, func() bool { return b.lastPeer() == upstreamCN }, g.stderr)
 	settled := time.Now()
-	time.Sleep(time.Second)
+	// Requests that began on the snapshot before have finished by now.
+	time.Sleep(200 * time.Millisecond)
+	b.mu.Lock()
+	fromRequest := len(b.peers)
+	b.mu.Unlock()
+	time.Sleep(800 * time.Millisecond)
 	close(stop)
 	wg.Wait()
+	b.mu.Lock()
+	lateUpstream := append([]string(nil), b.peers[fromRequest:]...)
+	b.mu.Unlock()
+	upstreamHandshakes, open := b.conns()
 
 	reloads := strings.Count(g.stderr.String(), "configuration reloaded")
 	rejected := strings.Count(g.stderr.String(), "reload rejected")
-	t.Logf("%d changes in %d rounds over %v; %d reloads, %d rejected (mid-rotation key/cert pairs); %d requests sent, %d failed; %d new-connection handshakes",
-		changes, rounds, rotateDone.Sub(start).Round(time.Millisecond), reloads, rejected, sent.Load(), failed.Load(), len(handshakes))
+	t.Logf("%d changes in %d rounds over %v; %d reloads, %d rejected (mid-rotation key/cert pairs); %d requests sent, %d failed; %d new-connection handshakes; %d upstream handshakes, %d upstream connections open at the end",
+		changes, rounds, rotateDone.Sub(start).Round(time.Millisecond), reloads, rejected, sent.Load(), failed.Load(), len(handshakes), len(upstreamHandshakes), open)
 	if failed.Load() != 0 {
 		t.Errorf("%d of %d requests failed:\n%s", failed.Load(), sent.Load(), strings.Join(failures, "\n"))
 	}
@@ -325,5 +357,17 @@ func TestWatchZeroDropUnderLoad(t *testing.T) {
 	}
 	if stale > 0 {
 		t.Errorf("%d of %d handshakes after the last rotation settled saw an older certificate", stale, late)
+	}
+	if n := len(upstreamHandshakes); n == 0 || upstreamHandshakes[n-1] != upstreamCN {
+		t.Errorf("the backend's newest connection does not present the latest upstream certificate %q: handshakes end with %q", upstreamCN, upstreamHandshakes[max(0, n-5):])
+	}
+	if len(lateUpstream) == 0 {
+		t.Error("the backend served no requests after the last upstream rotation settled")
+	}
+	for i, cn := range lateUpstream {
+		if cn != upstreamCN {
+			t.Errorf("request %d of %d after the last upstream rotation settled came over a connection presenting %q, want %q", i+1, len(lateUpstream), cn, upstreamCN)
+			break
+		}
 	}
 }

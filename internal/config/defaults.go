@@ -30,6 +30,7 @@ const (
 	DefaultAdminAddress        = "127.0.0.1:9443"
 	DefaultTracingServiceName  = "portcullis"
 	DefaultTracingSampleRatio  = 1.0
+	DefaultTracingTimeout      = 10 * time.Second
 )
 
 // DefaultTokenAlgorithms are the signature algorithms an API accepts when it
@@ -62,6 +63,7 @@ func WithDefaults(f File) File {
 	if f.Tracing.SampleRatio == nil {
 		f.Tracing.SampleRatio = ptr(DefaultTracingSampleRatio)
 	}
+	orDefault(&f.Tracing.Timeout, DefaultTracingTimeout)
 	if f.Admin != nil {
 		a := *f.Admin
 		orDefault(&a.Address, DefaultAdminAddress)

@@ -45,6 +45,7 @@ func TestDefaultsDocumented(t *testing.T) {
 		"authorization_server.rotate_every":      DefaultKeyRotation,
 		"tracing.service_name":                   DefaultTracingServiceName,
 		"tracing.sample_ratio":                   strconv.FormatFloat(DefaultTracingSampleRatio, 'f', 1, 64),
+		"tracing.timeout":                        DefaultTracingTimeout,
 	}
 	for key, want := range rows {
 		m := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(key) + "` \\| `([^`]*)` \\|").FindSubmatch(readme)

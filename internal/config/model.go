@@ -57,6 +57,23 @@ type Tracing struct {
 	// SampleRatio is the share of new traces recorded, 0 to 1; requests
 	// whose client already decided keep that decision.
 	SampleRatio *float64 `yaml:"sample_ratio"`
+	// Headers are sent with every export, header name → value. For values
+	// that are not secret (a tenant or dataset name); put credentials in
+	// HeadersEnv.
+	Headers map[string]string `yaml:"headers"`
+	// HeadersEnv are sent with every export, header name → the environment
+	// variable holding the value, for credentials such as a collector API
+	// key. The variables must be set when the gateway starts; their values
+	// are never logged.
+	HeadersEnv map[string]string `yaml:"headers_env"`
+	// Trust names the trust store the collector's https certificate is
+	// verified against. Default: the system roots.
+	Trust string `yaml:"trust"`
+	// ClientCertificate is presented to the collector (mutual TLS); same
+	// forms as listener certificates (PEM pair, PKCS#12 or JKS keystore).
+	ClientCertificate *KeySource `yaml:"client_certificate"`
+	// Timeout bounds one export request. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Admin configures the admin listener: /metrics, /healthz and /readyz
@@ -320,7 +337,38 @@ type Log struct {
 	// use expires, at which a warning is logged (once per threshold).
 	// Default [30, 7, 1].
 	ExpiryWarningDays []int `yaml:"expiry_warning_days"`
+	// AccessLogHeaders are request header names (any case) whose values
+	// each access-log line includes, as "headers": {name: value} with the
+	// name in lower case (several values are joined with ", "; an absent
+	// header is left out). Headers that carry credentials are always
+	// written as "[REDACTED]": Authorization, Proxy-Authorization, Cookie,
+	// Set-Cookie, X-API-Key, the header of every API's api_key policy, and
+	// those in RedactHeaders. Default none.
+	AccessLogHeaders []string `yaml:"access_log_headers"`
+	// RedactHeaders are more header names whose values are written as
+	// "[REDACTED]" when AccessLogHeaders lists them. Default none.
+	RedactHeaders []string `yaml:"redact_headers"`
+	// Redact lists access-log fields to hide: client_address (kept to its
+	// network: IPv4 /24, IPv6 /48, e.g. "203.0.113.0/24"),
+	// client_cert_subject (written as "[REDACTED]"; client_cert_sha256
+	// stays), path (only the matched API's path prefix, then "/…") and host
+	// (written as "[REDACTED]"). Default none.
+	Redact []AccessLogField `yaml:"redact"`
 }
+
+// AccessLogField names an access-log field that log.redact can hide.
+type AccessLogField string
+
+// Access-log fields that can be redacted.
+const (
+	RedactClientAddress     AccessLogField = "client_address"
+	RedactClientCertSubject AccessLogField = "client_cert_subject"
+	RedactPath              AccessLogField = "path"
+	RedactHost              AccessLogField = "host"
+)
+
+// AccessLogFields lists the fields log.redact accepts.
+var AccessLogFields = []AccessLogField{RedactClientAddress, RedactClientCertSubject, RedactPath, RedactHost}
 
 // Listener is one TLS listening socket.
 type Listener struct {

@@ -49,6 +49,7 @@ func (v *validator) top() {
 	if s := v.f.Log.AccessLogSample; s != nil && (*s < 0 || *s > 1) {
 		v.add("log.access_log_sample", "must be between 0 and 1 (the share of successful requests logged; failures are always logged)")
 	}
+	v.accessLog()
 	if v.f.ShutdownGrace < 0 {
 		v.add("shutdown_grace", "must not be negative")
 	}
@@ -189,9 +190,23 @@ func (v *validator) tracing() {
 	if r := t.SampleRatio; r != nil && (*r < 0 || *r > 1 || *r != *r) {
 		v.add("tracing.sample_ratio", "%v is not a ratio between 0 and 1 (e.g. 0.1 records one new trace in ten)", *r)
 	}
+	if t.Timeout < 0 {
+		v.add("tracing.timeout", "must be positive (e.g. 10s)")
+	}
 	if t.OTLPEndpoint == "" {
-		if t.Insecure {
-			v.add("tracing.insecure", "insecure applies only with otlp_endpoint")
+		for _, k := range []struct {
+			key string
+			set bool
+		}{
+			{"insecure", t.Insecure},
+			{"headers", len(t.Headers) > 0},
+			{"headers_env", len(t.HeadersEnv) > 0},
+			{"trust", t.Trust != ""},
+			{"client_certificate", t.ClientCertificate != nil},
+		} {
+			if k.set {
+				v.add("tracing."+k.key, "%s applies only with otlp_endpoint", k.key)
+			}
 		}
 		return
 	}
@@ -203,6 +218,57 @@ func (v *validator) tracing() {
 		v.add("tracing.otlp_endpoint", "%q is plain http: spans would travel unencrypted; use https, or set insecure: true to accept that", t.OTLPEndpoint)
 	case u.RawQuery != "" || u.Fragment != "":
 		v.add("tracing.otlp_endpoint", "%q must not have a query or fragment", t.OTLPEndpoint)
+	}
+	plain := err == nil && u.Scheme == "http"
+	if t.Trust != "" {
+		if plain {
+			v.add("tracing.trust", "trust applies to an https:// otlp_endpoint; %q is plain http", t.OTLPEndpoint)
+		} else {
+			v.trustRef("tracing.trust", t.Trust)
+		}
+	}
+	if t.ClientCertificate != nil {
+		if plain {
+			v.add("tracing.client_certificate", "client_certificate applies to an https:// otlp_endpoint; %q is plain http", t.OTLPEndpoint)
+		} else {
+			v.keySource("tracing.client_certificate", *t.ClientCertificate)
+		}
+	}
+	v.collectorHeaders(t)
+}
+
+// envNameRe is a portable environment variable name.
+var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// collectorHeaders checks tracing.headers and tracing.headers_env. Values
+// are never quoted in a problem: headers_env values are variable names, but
+// a headers value may be a credential put there by mistake.
+func (v *validator) collectorHeaders(t Tracing) {
+	seen := map[string]string{}
+	check := func(key, name string) {
+		p := "tracing." + key + "." + name
+		lower := strings.ToLower(name)
+		switch {
+		case !headerNameRe.MatchString(name):
+			v.add(p, "%q is not an HTTP header name (e.g. X-Api-Key)", name)
+		case slices.Contains([]string{"content-type", "content-encoding", "content-length", "host", "transfer-encoding", "connection", "te", "trailer", "upgrade", "keep-alive", "proxy-connection"}, lower):
+			v.add(p, "%s is set by the exporter or the HTTP connection and cannot be configured", name)
+		case seen[lower] != "":
+			v.add(p, "header %s is already set by %s", name, seen[lower])
+		}
+		seen[lower] = "tracing." + key + "." + name
+	}
+	for _, name := range sortedKeys(t.Headers) {
+		check("headers", name)
+		if strings.ContainsFunc(t.Headers[name], func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+			v.add("tracing.headers."+name, "the value contains a line break or another control character")
+		}
+	}
+	for _, name := range sortedKeys(t.HeadersEnv) {
+		check("headers_env", name)
+		if env := t.HeadersEnv[name]; !envNameRe.MatchString(env) {
+			v.add("tracing.headers_env."+name, "%q is not an environment variable name: headers_env maps a header to the variable holding its value (e.g. X-Api-Key: COLLECTOR_API_KEY)", env)
+		}
 	}
 }
 
@@ -489,6 +555,9 @@ func Warnings(f File) Problems {
 	}
 	if t := f.Tracing; t.Insecure && strings.HasPrefix(t.OTLPEndpoint, "http://") {
 		ws = append(ws, Problem{Path: "tracing.insecure", Message: fmt.Sprintf("spans go to %s unencrypted, to a collector that is not authenticated; they carry paths, hosts and client addresses", t.OTLPEndpoint)})
+		if len(t.HeadersEnv) > 0 {
+			ws = append(ws, Problem{Path: "tracing.headers_env", Message: fmt.Sprintf("the collector credentials in headers_env go to %s unencrypted: anyone on the path can read and reuse them", t.OTLPEndpoint)})
+		}
 	}
 	if a := f.Admin; a != nil {
 		if host, _, err := net.SplitHostPort(a.Address); err == nil {
@@ -900,5 +969,30 @@ func (v *validator) storeAndAdmin() {
 			v.add(p+".name", "name the token (it appears in the audit log)")
 		}
 		role(p, t.Role, t.Tenant)
+	}
+}
+
+// headerNameRe is an HTTP field name (RFC 9110 §5.1: a token).
+var headerNameRe = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+func (v *validator) accessLog() {
+	for i, h := range v.f.Log.AccessLogHeaders {
+		if !headerNameRe.MatchString(h) {
+			v.add(fmt.Sprintf("log.access_log_headers[%d]", i), "%q is not an HTTP header name (write it as sent, e.g. User-Agent)", h)
+		}
+	}
+	for i, h := range v.f.Log.RedactHeaders {
+		if !headerNameRe.MatchString(h) {
+			v.add(fmt.Sprintf("log.redact_headers[%d]", i), "%q is not an HTTP header name (write it as sent, e.g. X-Auth-Token)", h)
+		}
+	}
+	valid := make([]string, len(AccessLogFields))
+	for i, f := range AccessLogFields {
+		valid[i] = string(f)
+	}
+	for i, f := range v.f.Log.Redact {
+		if !slices.Contains(AccessLogFields, f) {
+			v.add(fmt.Sprintf("log.redact[%d]", i), "unknown access-log field %q (valid: %s)", f, strings.Join(valid, ", "))
+		}
 	}
 }

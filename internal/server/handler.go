@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"path"
 	"strconv"
 	"strings"
@@ -32,6 +33,13 @@ type exchange struct {
 	written int64
 	body    countingBody
 	x       snapshot.Exchange
+	// prefix is the matched API's path prefix, for log.redact: path.
+	prefix string
+	// hdrs holds the values of the headers listed in
+	// log.access_log_headers as the client sent them (stages may change
+	// r.Header), in the snapshot's order. Its array is kept across uses of
+	// the pooled exchange so logging headers does not allocate.
+	hdrs [][]string
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -101,8 +109,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Header.Set("X-Request-Id", id)
 
 	ex := exchanges.Get().(*exchange)
-	*ex = exchange{ResponseWriter: w}
-	defer exchanges.Put(ex)
+	*ex = exchange{ResponseWriter: w, hdrs: ex.hdrs[:0]}
+	defer putExchange(ex)
+	if hs := snap.AccessLogFormat.Headers; len(hs) > 0 && snap.AccessLog {
+		for _, h := range hs {
+			ex.hdrs = append(ex.hdrs, r.Header[h.Name])
+		}
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		if l.MaxBodyBytes >= 0 {
 			r.Body = http.MaxBytesReader(ex, r.Body, l.MaxBodyBytes)
@@ -134,10 +147,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		api, methodMismatch := l.Router.Match(hostOnly(r.Host), r.URL.Path, r.Method)
 		switch {
 		case api != nil && api.NeedsClientCert() && !l.RequestsCert(serverName(r)):
-			apiName = api.Name
+			apiName, ex.prefix = api.Name, api.PathPrefix()
 			err = problem.New(problem.CodeMisdirected, "This connection was not set up for this host; open a new connection to it.")
 		case api != nil:
-			apiName = api.Name
+			apiName, ex.prefix = api.Name, api.PathPrefix()
 			err = api.Serve(ex, r, &ex.x)
 		case methodMismatch:
 			err = problem.New(problem.CodeMethodNotAllowed, "This API does not accept the "+r.Method+" method on this path.")
@@ -158,7 +171,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Failures are always logged; successes may be sampled.
 	if snap.AccessLog && (ex.status >= 400 || code != "" || snap.AccessLogSample >= 1 || rand.Float64() < snap.AccessLogSample) {
-		h.logAccess(start, id, apiName, code, reqPath, r, ex)
+		h.logAccess(start, id, apiName, code, reqPath, r, ex, &snap.AccessLogFormat)
 	}
 	if m := h.s.metrics; m != nil {
 		app := ""
@@ -226,15 +239,35 @@ func (h *handler) logFailure(id, api string, r *http.Request, pe *problem.Error)
 	h.s.log.Log(r.Context(), level, "request rejected", attrs...)
 }
 
-func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *http.Request, ex *exchange) {
+// putExchange returns ex to the pool without keeping the request's header
+// values alive.
+func putExchange(ex *exchange) {
+	clear(ex.hdrs)
+	exchanges.Put(ex)
+}
+
+// redacted replaces a value log.redact or a credential header hides.
+const redacted = "[REDACTED]"
+
+func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *http.Request, ex *exchange, f *snapshot.AccessLogFormat) {
 	total := time.Since(start)
-	attrs := make([]slog.Attr, 0, 21)
+	host, client := r.Host, r.RemoteAddr
+	if f.RedactHost {
+		host = redacted
+	}
+	if f.RedactPath {
+		reqPath = prefixOnly(ex.prefix)
+	}
+	if f.RedactClientAddress {
+		client = clientNetwork(client)
+	}
+	attrs := make([]slog.Attr, 0, 22)
 	attrs = append(attrs,
 		slog.String("request_id", id),
 		slog.String("listener", h.name),
 		slog.String("api", api),
 		slog.String("method", r.Method),
-		slog.String("host", r.Host),
+		slog.String("host", host),
 		// The path only: query strings often carry keys and tokens.
 		slog.String("path", reqPath),
 		slog.String("proto", r.Proto),
@@ -242,7 +275,7 @@ func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *h
 		slog.Float64("duration_ms", ms(total)),
 		slog.Int64("bytes_in", ex.body.n),
 		slog.Int64("bytes_out", ex.written),
-		slog.String("client", r.RemoteAddr),
+		slog.String("client", client),
 		slog.String("tls_version", tlsVersionName(r.TLS)),
 	)
 	if code != "" {
@@ -251,7 +284,16 @@ func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *h
 	if p := ex.x.Principal; p != nil {
 		attrs = append(attrs, slog.String("application", p.Application), slog.Any("auth", p.Methods))
 		if p.Cert != nil {
-			attrs = append(attrs, slog.String("client_cert_subject", p.Subject), slog.String("client_cert_sha256", p.Fingerprint))
+			subject := p.Subject
+			if f.RedactClientCertSubject {
+				subject = redacted
+			}
+			attrs = append(attrs, slog.String("client_cert_subject", subject), slog.String("client_cert_sha256", p.Fingerprint))
+		}
+	}
+	if len(f.Headers) > 0 {
+		if a, ok := headersAttr(f.Headers, ex.hdrs); ok {
+			attrs = append(attrs, a)
 		}
 	}
 	if h.s.tracer != nil {
@@ -305,4 +347,56 @@ func hostOnly(h string) string {
 		h = strings.Trim(h, "[]")
 	}
 	return strings.ToLower(h)
+}
+
+// headersAttr is the "headers" object of an access-log line: the listed
+// headers the client sent, credentials as "[REDACTED]".
+func headersAttr(list []snapshot.LoggedHeader, values [][]string) (slog.Attr, bool) {
+	var as []slog.Attr
+	for i, h := range list {
+		if i >= len(values) || len(values[i]) == 0 {
+			continue
+		}
+		v := values[i][0]
+		switch {
+		case h.Redact:
+			v = redacted
+		case len(values[i]) > 1:
+			v = strings.Join(values[i], ", ")
+		}
+		as = append(as, slog.String(h.Key, v))
+	}
+	if len(as) == 0 {
+		return slog.Attr{}, false
+	}
+	return slog.Attr{Key: "headers", Value: slog.GroupValue(as...)}, true
+}
+
+// prefixOnly is the path logged under log.redact: path: the matched API's
+// prefix and an ellipsis, or just the ellipsis when no API matched.
+func prefixOnly(prefix string) string {
+	if prefix == "" || prefix == "/" {
+		return "/…"
+	}
+	return prefix + "/…"
+}
+
+// clientNetwork keeps the network of a client address (host:port) for
+// log.redact: client_address: IPv4 to /24, IPv6 to /48. An address that
+// does not parse is hidden entirely.
+func clientNetwork(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return redacted
+	}
+	ip := ap.Addr().Unmap()
+	bits := 48
+	if ip.Is4() {
+		bits = 24
+	}
+	p, err := ip.Prefix(bits)
+	if err != nil {
+		return redacted
+	}
+	return p.String()
 }

@@ -23,6 +23,8 @@ type Server struct {
 	access  *slog.Logger
 	metrics *telemetry.Metrics
 	tracer  *telemetry.Tracer
+	// handshakeLimit bounds the warnings about failed client handshakes.
+	handshakeLimit *logLimiter
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -35,7 +37,8 @@ type Server struct {
 // New returns a server that logs operational events to log and, when the
 // snapshot asks for it, one JSON line per request to access.
 func New(log, access *slog.Logger) *Server {
-	return &Server{log: log, access: access, addrs: map[string]net.Addr{}, done: make(chan struct{})}
+	return &Server{log: log, access: access, addrs: map[string]net.Addr{}, done: make(chan struct{}),
+		handshakeLimit: newLogLimiter(handshakeLogEvery, handshakeLogKeys)}
 }
 
 // SetMetrics makes the server count every request in m. Call it before
@@ -196,6 +199,7 @@ func (s *Server) httpsServer(name string, st snapshot.ListenerStatic) *http.Serv
 		IdleTimeout:       st.IdleTimeout,
 		MaxHeaderBytes:    st.MaxHeaderBytes,
 		ErrorLog:          log.New(&handshakeLog{s: s, listener: name}, "", 0),
+		ConnState:         s.connClosed(name),
 		TLSConfig: &tls.Config{
 			// Every handshake takes the current snapshot's configuration, so
 			// new certificates apply without closing existing connections.

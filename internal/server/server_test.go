@@ -27,6 +27,12 @@ type fixture struct {
 
 func newFixture(tb testing.TB, accessLog bool) *fixture {
 	tb.Helper()
+	return newFixtureLog(tb, fmt.Sprintf("{ access_log: %v }", accessLog))
+}
+
+// newFixtureLog is newFixture with logYAML as the log section.
+func newFixtureLog(tb testing.TB, logYAML string) *fixture {
+	tb.Helper()
 	dir := tb.TempDir()
 	ca := testpki.NewCA(tb, "apimanCA")
 	be := ca.Issue(tb, "backend", testpki.Server(), testpki.DNS("localhost"))
@@ -46,7 +52,7 @@ func newFixture(tb testing.TB, accessLog bool) *fixture {
 	gc, gk := gwc.WriteFiles(tb, dir, "gw")
 	lc, lk := lis.WriteFiles(tb, dir, "lis")
 	yaml := fmt.Sprintf(`
-log: { access_log: %v }
+log: %s
 listeners:
   - name: public
     address: "127.0.0.1:0"
@@ -66,7 +72,7 @@ apis:
         client_certificate: { cert: %[6]s, key: %[7]s }
         trust: internal
         server_name: localhost
-`, accessLog, lc, lk, caFile, backend.URL, gc, gk)
+`, logYAML, lc, lk, caFile, backend.URL, gc, gk)
 	d, probs := config.Parse("bench.yaml", []byte(yaml))
 	if len(probs) > 0 {
 		tb.Fatal(probs)
@@ -116,21 +122,30 @@ func TestHandlerForwardsAndLogs(t *testing.T) {
 // JSON access log. The backend's and the in-process client's costs are
 // included; BenchmarkDirect measures them alone, so the difference is the
 // gateway's.
+//
+// The last variant turns on every access-log option (two listed headers, one
+// of them a credential, and all four redactions) and sends those headers, to
+// show what the options cost; the others must not pay for them.
 func BenchmarkServeHTTP(b *testing.B) {
-	for _, accessLog := range []bool{false, true} {
-		b.Run(fmt.Sprintf("access_log=%v", accessLog), func(b *testing.B) {
-			f := newFixture(b, accessLog)
+	for _, v := range []struct{ name, log string }{
+		{"access_log=false", "{ access_log: false }"},
+		{"access_log=true", "{ access_log: true }"},
+		{"access_log=headers+redact", "{ access_log: true, access_log_headers: [User-Agent, Authorization], redact: [client_address, client_cert_subject, path, host] }"},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			f := newFixtureLog(b, v.log)
+			headers := strings.Contains(v.log, "access_log_headers")
 			b.Run("serial", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					serveOnce(b, f)
+					serveOnce(b, f, headers)
 				}
 			})
 			b.Run("parallel", func(b *testing.B) {
 				b.ReportAllocs()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						serveOnce(b, f)
+						serveOnce(b, f, headers)
 					}
 				})
 			})
@@ -147,16 +162,25 @@ func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(code int)        { d.code = code }
 
-func serveOnce(b *testing.B, f *fixture) {
+func serveOnce(b *testing.B, f *fixture, headers bool) {
 	req, _ := http.NewRequest("GET", "https://localhost/a/hello", nil)
 	req.RemoteAddr = "127.0.0.1:40000"
 	req.Host = "localhost"
+	if headers {
+		req.Header["User-Agent"] = benchUserAgent
+		req.Header["Authorization"] = benchAuthorization
+	}
 	w := &discardWriter{h: http.Header{}}
 	f.h.ServeHTTP(w, req)
 	if w.code != 200 {
 		b.Fatalf("status %d", w.code)
 	}
 }
+
+var (
+	benchUserAgent     = []string{"bench/1.0"}
+	benchAuthorization = []string{"Bearer not-a-real-token"}
+)
 
 // BenchmarkDirect is the same request sent straight to the backend with the
 // gateway's certificate: the floor BenchmarkServeHTTP is compared with.

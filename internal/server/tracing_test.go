@@ -115,13 +115,24 @@ func TestTracingPropagatesToUpstream(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	spans := ended(rec, 1)
-	if len(spans) != 1 {
-		t.Fatalf("%d spans ended", len(spans))
+	spans := ended(rec, 2)
+	if len(spans) != 2 {
+		t.Fatalf("%d spans ended, want the upstream and the server span", len(spans))
 	}
-	s := spans[0]
+	// The upstream span ends first, inside the server span.
+	up, s := spans[0], spans[1]
 	if s.Name() != "portcullis GET" || s.Parent().SpanID().String() != "00f067aa0ba902b7" {
 		t.Errorf("span %q parent %s", s.Name(), s.Parent().SpanID())
+	}
+	if up.Name() != "upstream GET" || up.Parent().SpanID() != s.SpanContext().SpanID() || up.SpanContext().TraceID() != s.SpanContext().TraceID() {
+		t.Errorf("upstream span %q parent %s trace %s, want a child of %s", up.Name(), up.Parent().SpanID(), up.SpanContext().TraceID(), s.SpanContext().SpanID())
+	}
+	upAttrs := map[string]string{}
+	for _, kv := range up.Attributes() {
+		upAttrs[string(kv.Key)] = kv.Value.String()
+	}
+	if upAttrs["server.address"] != "127.0.0.1" || upAttrs["url.scheme"] != "https" || upAttrs["http.response.status_code"] != "200" || upAttrs["server.port"] == "" {
+		t.Errorf("upstream span attributes %v", upAttrs)
 	}
 	attrs := map[string]string{}
 	for _, kv := range s.Attributes() {
@@ -136,19 +147,19 @@ func TestTracingPropagatesToUpstream(t *testing.T) {
 		}
 	}
 	got := strings.Split(resp.Header.Get("X-Got-Traceparent"), "-")
-	if len(got) != 4 || got[1] != "4bf92f3577b34da6a3ce929d0e0e4736" || got[2] != s.SpanContext().SpanID().String() {
-		t.Errorf("backend got traceparent %q; want trace 4bf92f…4736 with parent %s", resp.Header.Get("X-Got-Traceparent"), s.SpanContext().SpanID())
+	if len(got) != 4 || got[1] != "4bf92f3577b34da6a3ce929d0e0e4736" || got[2] != up.SpanContext().SpanID().String() {
+		t.Errorf("backend got traceparent %q; want trace 4bf92f…4736 with the upstream span %s as parent", resp.Header.Get("X-Got-Traceparent"), up.SpanContext().SpanID())
 	}
 
-	// A 404 is traced too, with its problem code.
+	// A 404 is traced too, with its problem code; nothing was forwarded.
 	if resp := get(t, c, url+"/nowhere", ""); resp.StatusCode != 404 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	spans = ended(rec, 2)
-	if len(spans) != 2 {
+	spans = ended(rec, 3)
+	if len(spans) != 3 {
 		t.Fatalf("%d spans ended", len(spans))
 	}
-	last := spans[1]
+	last := spans[2]
 	if last.Parent().IsValid() {
 		t.Errorf("request without traceparent got parent %s", last.Parent().SpanID())
 	}

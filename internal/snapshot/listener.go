@@ -87,10 +87,12 @@ func (c *compiler) listener(path string, l config.Listener, apis []config.API) {
 		cc.requesting.ClientAuth = tls.RequireAndVerifyClientCert
 		cc.requesting.ClientCAs = x509.NewCertPool()
 		var sets []*trust.Set
+		cc.trustNames = l.TLS.ClientTrust
 		for _, name := range l.TLS.ClientTrust {
 			if ts, ok := c.trust[name]; ok {
 				for _, cert := range ts.Certs {
 					cc.requesting.ClientCAs.AddCert(cert)
+					cc.trustSubjects = append(cc.trustSubjects, cert.Subject.String())
 				}
 			}
 			if set, ok := c.sets[name]; ok {
@@ -153,6 +155,9 @@ type clientCerts struct {
 	all        bool        // every name asks (mode require, or an mtls API for any host)
 	hosts      map[string]bool
 	wildcard   map[string]bool
+	// trustNames and trustSubjects describe client_trust (mode require)
+	// for handshake diagnoses.
+	trustNames, trustSubjects []string
 }
 
 func (cc *clientCerts) requests(serverName string) bool {
@@ -179,6 +184,14 @@ func (l *Listener) ConfigFor(serverName string) *tls.Config {
 		return l.certs.requesting
 	}
 	return l.certs.plain
+}
+
+// ClientTrust returns the names of the trust stores a listener in mode
+// require verifies client certificates against, and the subjects of their
+// certificates, for explaining a refused handshake; both are empty in the
+// other modes.
+func (l *Listener) ClientTrust() (names, subjects []string) {
+	return l.certs.trustNames, l.certs.trustSubjects
 }
 
 // AuthServerFor returns the built-in authorization server's handler when

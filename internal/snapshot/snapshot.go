@@ -34,6 +34,9 @@ type Snapshot struct {
 	AccessLog bool
 	// AccessLogSample is the share of successful requests logged (1: all).
 	AccessLogSample float64
+	// AccessLogFormat says which request headers the access log includes
+	// and which fields it redacts.
+	AccessLogFormat AccessLogFormat
 	// Certificates lists every certificate the snapshot uses, for expiry
 	// reporting.
 	Certificates []CertUse
@@ -247,6 +250,12 @@ type Options struct {
 	// fresh in-memory counters.
 	Counter policy.Counter
 	Quotas  policy.QuotaCounter
+	// Pools shares upstream transports between snapshots, so a reload that
+	// changes nothing about an API's connections keeps them (and a changed
+	// TLS identity drains the old ones); serve passes the same one to
+	// every snapshot. Nil: each snapshot's APIs get transports of their
+	// own, closed with the snapshot.
+	Pools *upstream.Pools
 }
 
 type compiler struct {
@@ -305,6 +314,7 @@ func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
 		Warnings:        config.Warnings(f),
 		AccessLog:       f.Log.AccessLog == nil || *f.Log.AccessLog,
 		AccessLogSample: sampleRatio(f.Log.AccessLogSample),
+		AccessLogFormat: accessLogFormat(f),
 		ShutdownGrace:   f.ShutdownGrace,
 	}}
 	for name, ts := range f.TrustStores {
@@ -399,6 +409,7 @@ func (c *compiler) api(path string, a config.API) {
 		ResponseHeaderTimeout: u.ResponseTimeout,
 		IdleConnTimeout:       u.IdleTimeout,
 		MaxIdleConnsPerHost:   u.MaxIdleConns,
+		Pools:                 c.o.Pools,
 		TLS: upstream.TLSOptions{
 			ServerName:         u.TLS.ServerName,
 			VerifyHostname:     u.TLS.VerifyHostname == nil || *u.TLS.VerifyHostname,

@@ -2,12 +2,15 @@ package telemetry
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -32,9 +35,26 @@ type TracingOptions struct {
 	// SampleRatio is the share of new traces recorded, in [0, 1]. A trace
 	// the caller already sampled (or not) keeps that decision.
 	SampleRatio float64
-	// Headers are sent with every export, e.g. a collector's API key.
+	// Headers are sent with every export, e.g. a collector's API key. Their
+	// values are never logged.
 	Headers map[string]string
+	// TLSConfig is the TLS client configuration for an https:// endpoint:
+	// the roots the collector's certificate is verified against (nil: the
+	// system roots) and the gateway's client certificate for mutual TLS.
+	// Nil uses the system roots and presents no certificate.
+	TLSConfig *tls.Config
+	// Timeout bounds one export request (DefaultExportTimeout if not
+	// positive).
+	Timeout time.Duration
 }
+
+// DefaultExportTimeout bounds one export request when TracingOptions names
+// no timeout.
+const DefaultExportTimeout = 10 * time.Second
+
+// instrumentation names the gateway as the instrumentation scope of its
+// spans.
+const instrumentation = "github.com/portcullis/portcullis"
 
 // Tracer starts the gateway's spans and exports them over OTLP/HTTP. A nil
 // *Tracer is valid and does nothing: tracing is off by default and then
@@ -65,9 +85,16 @@ func NewTracer(ctx context.Context, o TracingOptions) (*Tracer, error) {
 	if u.Path == "" || u.Path == "/" {
 		u.Path = "/v1/traces"
 	}
-	opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(u.String())}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultExportTimeout
+	}
+	opts := []otlptracehttp.Option{otlptracehttp.WithEndpointURL(u.String()), otlptracehttp.WithTimeout(timeout)}
 	if len(o.Headers) > 0 {
 		opts = append(opts, otlptracehttp.WithHeaders(o.Headers))
+	}
+	if o.TLSConfig != nil && u.Scheme == "https" {
+		opts = append(opts, otlptracehttp.WithTLSClientConfig(o.TLSConfig))
 	}
 	exp, err := otlptracehttp.New(ctx, opts...)
 	if err != nil {
@@ -77,7 +104,8 @@ func NewTracer(ctx context.Context, o TracingOptions) (*Tracer, error) {
 }
 
 // NewTracerWithProcessor builds a tracer that hands its spans to sp instead
-// of an OTLP exporter; o.Endpoint, o.Insecure and o.Headers are ignored.
+// of an OTLP exporter; o.Endpoint, o.Insecure, o.Headers, o.TLSConfig and
+// o.Timeout are ignored.
 // Tests use it with tracetest.SpanRecorder.
 func NewTracerWithProcessor(o TracingOptions, sp sdktrace.SpanProcessor) *Tracer {
 	return newTracer(o, sp)
@@ -94,7 +122,7 @@ func newTracer(o TracingOptions, sp sdktrace.SpanProcessor) *Tracer {
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", name))),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
 	)
-	return &Tracer{tp: tp, tr: tp.Tracer("github.com/portcullis/portcullis")}
+	return &Tracer{tp: tp, tr: tp.Tracer(instrumentation)}
 }
 
 // Shutdown flushes the spans still buffered and stops the exporter.
@@ -155,6 +183,87 @@ func InjectUpstream(ctx context.Context, h http.Header) {
 	}
 	delete(h, "Tracestate")
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(h))
+}
+
+// UpstreamSpan is the client span of one forwarded request, a child of the
+// request's server span. The zero value (tracing off, or a trace that is not
+// recorded) does nothing.
+type UpstreamSpan struct{ span trace.Span }
+
+// StartUpstream starts the client span "upstream <METHOD>" for sending r to
+// target and returns r with that span in its context, so the traceparent
+// InjectUpstream writes for the upstream names this span as the parent. It
+// needs no Tracer: the span comes from the provider of the server span in
+// r's context. When that span is not recording (tracing off, or a trace not
+// sampled) it returns r itself and a zero UpstreamSpan, allocating nothing;
+// the upstream then gets the server span's context, if any.
+func StartUpstream(r *http.Request, target *url.URL) (*http.Request, UpstreamSpan) {
+	parent := trace.SpanFromContext(r.Context())
+	if !parent.IsRecording() {
+		return r, UpstreamSpan{}
+	}
+	port := target.Port()
+	if port == "" {
+		port = "443"
+		if target.Scheme == "http" {
+			port = "80"
+		}
+	}
+	n, _ := strconv.Atoi(port)
+	ctx, span := parent.TracerProvider().Tracer(instrumentation).Start(r.Context(), "upstream "+r.Method,
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			attribute.String("http.request.method", r.Method),
+			attribute.String("server.address", target.Hostname()),
+			attribute.Int("server.port", n),
+			attribute.String("url.scheme", target.Scheme),
+		))
+	return r.WithContext(ctx), UpstreamSpan{span}
+}
+
+// End records the outcome of the upstream hop and ends the span. status is
+// the upstream's response status, 0 when none arrived. For a failed hop, code
+// is the problem code (upstream.tls.…, upstream.timeout, …) and log the
+// diagnosis's key/value pairs, of which "reason" is recorded; the
+// span's status is then Error with the code as its description. A response
+// of 400 or more is an Error too, as for any HTTP client span. On success
+// pass "" and nil.
+func (u UpstreamSpan) End(status int, code string, log []any) {
+	if u.span == nil {
+		return
+	}
+	if status != 0 {
+		u.span.SetAttributes(attribute.Int("http.response.status_code", status))
+	}
+	switch {
+	case code != "":
+		u.span.SetAttributes(attribute.String("error.type", code), attribute.String("portcullis.problem_code", code))
+		for i := 0; i+1 < len(log); i += 2 {
+			k, _ := log[i].(string)
+			v, _ := log[i+1].(string)
+			if k == "reason" && v != "" {
+				u.span.SetAttributes(attribute.String("portcullis.upstream.reason", v))
+				break
+			}
+		}
+		u.span.SetStatus(codes.Error, code)
+	case status >= 400:
+		u.span.SetAttributes(attribute.String("error.type", strconv.Itoa(status)))
+		u.span.SetStatus(codes.Error, "")
+	}
+	u.span.End()
+}
+
+// Abandon ends the span as an Error if End has not ended it, for a forward
+// cut short after the response started (net/http's ErrAbortHandler panic).
+// Defer it right after StartUpstream.
+func (u UpstreamSpan) Abandon() {
+	if u.span == nil || !u.span.IsRecording() {
+		return
+	}
+	u.span.SetAttributes(attribute.String("error.type", "response_aborted"))
+	u.span.SetStatus(codes.Error, "response aborted")
+	u.span.End()
 }
 
 // hostOf drops a port from host:port.

@@ -2,11 +2,16 @@ package telemetry
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -122,6 +127,7 @@ func TestNewTracerChecksEndpoint(t *testing.T) {
 	}
 	for _, o := range []TracingOptions{
 		{Endpoint: "https://collector:4318", SampleRatio: 1, Headers: map[string]string{"x-key": "k"}},
+		{Endpoint: "https://collector:4318", TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}, Timeout: time.Second},
 		{Endpoint: "http://127.0.0.1:1/custom/path", Insecure: true},
 	} {
 		tr, err := NewTracer(ctx, o)
@@ -132,5 +138,156 @@ func TestNewTracerChecksEndpoint(t *testing.T) {
 		if err := tr.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
+	}
+}
+
+func spanAttrs(s interface {
+	Attributes() []attribute.KeyValue
+}) map[string]string {
+	m := map[string]string{}
+	for _, kv := range s.Attributes() {
+		m[string(kv.Key)] = kv.Value.String()
+	}
+	return m
+}
+
+func TestStartUpstreamIsChildOfServerSpan(t *testing.T) {
+	tr, rec := newTracerWithExporter(t, 1)
+	r := httptest.NewRequest("PUT", "https://api.example.com/orders/1", nil)
+	r.Header.Set("traceparent", incoming)
+	r2, endServer := tr.StartRequest(r)
+	target, _ := url.Parse("https://orders.internal:9443/base")
+	r3, span := StartUpstream(r2, target)
+	out := http.Header{"Traceparent": {incoming}}
+	InjectUpstream(r3.Context(), out)
+	span.End(201, "", nil)
+	span.Abandon() // after End: no effect
+	endServer(201, "orders", "")
+
+	spans := rec.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want upstream and server", len(spans))
+	}
+	up, srv := spans[0], spans[1]
+	if up.Name() != "upstream PUT" || up.SpanKind() != trace.SpanKindClient {
+		t.Errorf("upstream span %q kind %v", up.Name(), up.SpanKind())
+	}
+	if up.Parent().SpanID() != srv.SpanContext().SpanID() || up.SpanContext().TraceID() != srv.SpanContext().TraceID() {
+		t.Errorf("upstream span parent %s trace %s; server span %s trace %s",
+			up.Parent().SpanID(), up.SpanContext().TraceID(), srv.SpanContext().SpanID(), srv.SpanContext().TraceID())
+	}
+	want := "00-4bf92f3577b34da6a3ce929d0e0e4736-" + up.SpanContext().SpanID().String() + "-01"
+	if got := out.Get("traceparent"); got != want {
+		t.Errorf("upstream traceparent %q, want the upstream span's %q", got, want)
+	}
+	attrs := spanAttrs(up)
+	for k, v := range map[string]string{
+		"http.request.method": "PUT", "server.address": "orders.internal", "server.port": "9443",
+		"url.scheme": "https", "http.response.status_code": "201",
+	} {
+		if attrs[k] != v {
+			t.Errorf("%s = %q, want %q", k, attrs[k], v)
+		}
+	}
+	if up.Status().Code != codes.Unset {
+		t.Errorf("status %v on success", up.Status())
+	}
+}
+
+func TestUpstreamSpanOutcomes(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		target     string
+		status     int
+		code       string
+		log        []any
+		abandon    bool
+		wantPort   string
+		wantStatus codes.Code
+		wantAttrs  map[string]string
+	}{
+		{
+			name: "tls failure", target: "https://orders.internal", code: "upstream.tls.untrusted",
+			log:      []any{"hop", "gateway→upstream", "peer", "orders.internal:443", "reason", "unknown_authority", "plain", "…"},
+			wantPort: "443", wantStatus: codes.Error,
+			wantAttrs: map[string]string{"error.type": "upstream.tls.untrusted", "portcullis.problem_code": "upstream.tls.untrusted", "portcullis.upstream.reason": "unknown_authority"},
+		},
+		{
+			name: "upstream 503", target: "http://orders.internal", status: 503,
+			wantPort: "80", wantStatus: codes.Error,
+			wantAttrs: map[string]string{"error.type": "503", "http.response.status_code": "503"},
+		},
+		{
+			name: "aborted", target: "https://orders.internal:8443", status: 200, abandon: true,
+			wantPort: "8443", wantStatus: codes.Error,
+			wantAttrs: map[string]string{"error.type": "response_aborted"},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tr, rec := newTracerWithExporter(t, 1)
+			r, endServer := tr.StartRequest(httptest.NewRequest("GET", "/", nil))
+			target, _ := url.Parse(c.target)
+			_, span := StartUpstream(r, target)
+			if c.abandon {
+				span.Abandon()
+			} else {
+				span.End(c.status, c.code, c.log)
+			}
+			endServer(502, "orders", c.code)
+			spans := rec.Ended()
+			if len(spans) != 2 {
+				t.Fatalf("%d spans", len(spans))
+			}
+			up := spans[0]
+			if up.Status().Code != c.wantStatus {
+				t.Errorf("status %v, want %v", up.Status(), c.wantStatus)
+			}
+			if c.code != "" && up.Status().Description != c.code {
+				t.Errorf("status description %q, want the problem code", up.Status().Description)
+			}
+			attrs := spanAttrs(up)
+			if attrs["server.port"] != c.wantPort {
+				t.Errorf("server.port %q, want %q", attrs["server.port"], c.wantPort)
+			}
+			for k, v := range c.wantAttrs {
+				if attrs[k] != v {
+					t.Errorf("%s = %q, want %q", k, attrs[k], v)
+				}
+			}
+			if _, ok := attrs["plain"]; ok {
+				t.Error("the diagnosis sentence was copied into the span")
+			}
+		})
+	}
+}
+
+func TestStartUpstreamUnsampledOrOff(t *testing.T) {
+	target, _ := url.Parse("https://orders.internal")
+	// Not sampled: no upstream span; the upstream gets the server span's
+	// (unsampled) context.
+	tr, rec := newTracerWithExporter(t, 0)
+	r, endServer := tr.StartRequest(httptest.NewRequest("GET", "/", nil))
+	r2, span := StartUpstream(r, target)
+	if r2 != r {
+		t.Error("an unsampled request was copied")
+	}
+	span.End(200, "", nil)
+	endServer(200, "a", "")
+	if n := len(rec.Ended()); n != 0 {
+		t.Errorf("%d spans recorded at ratio 0", n)
+	}
+
+	// Off: nothing at all, and no allocation.
+	plain := httptest.NewRequest("GET", "/", nil)
+	allocs := testing.AllocsPerRun(100, func() {
+		r2, span := StartUpstream(plain, target)
+		defer span.Abandon()
+		span.End(502, "upstream.timeout", []any{"reason", "timeout"})
+		if r2 != plain {
+			t.Fatal("request copied with tracing off")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("StartUpstream with tracing off allocates %v per request", allocs)
 	}
 }

@@ -3,6 +3,10 @@
 // one plain sentence for the operator that names the certificates, trust set,
 // names, dates or alert involved, and what to change.
 //
+// Upstream classifies failures of the gateway→upstream hop; Client
+// classifies failed client→gateway handshakes, whose reasons form the closed
+// set ClientReasons.
+//
 // Diagnoses are for the operator's log. The client only ever sees the problem
 // code and a safe sentence chosen by the caller; Plain and Fix may name
 // internal hosts, issuers and trust sets and must not leave the gateway.

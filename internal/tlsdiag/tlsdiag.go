@@ -30,6 +30,8 @@ type Diagnosis struct {
 	// Hop is the connection that failed.
 	Hop Hop
 	// Code is the stable problem code (one of the problem.Code* constants).
+	// It is empty for client→gateway handshake failures that have none: the
+	// client of a failed handshake only receives a TLS alert.
 	Code string
 	// Reason is a short, stable label suitable for a metric, such as
 	// "unknown_authority". Several reasons may share one Code.

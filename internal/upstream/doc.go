@@ -9,4 +9,9 @@
 // each of them changes behaviour. Failures are returned to the caller as a
 // *problem.Error whose log attributes carry a tlsdiag.Diagnosis, and nothing
 // is written to the client in that case.
+//
+// A Pools shares transports between the Upstreams of successive snapshots:
+// a reload that changes nothing about an API's connections keeps them, and
+// one that changes their TLS identity drains the old transport while its
+// requests finish.
 package upstream

@@ -48,6 +48,10 @@ type Result struct {
 func (u *Upstream) Forward(w http.ResponseWriter, r *http.Request, res *Result) error {
 	start := time.Now()
 	tg := &u.targets[(u.next.Add(1)-1)%uint64(len(u.targets))]
+	// With tracing on, the hop gets a client span, and rewrite sends the
+	// upstream that span's trace context.
+	r, span := telemetry.StartUpstream(r, tg.url)
+	defer span.Abandon()
 
 	rec := recorderPool.Get().(*recorder)
 	rec.w = w
@@ -60,16 +64,19 @@ func (u *Upstream) Forward(w http.ResponseWriter, r *http.Request, res *Result) 
 		*res = Result{Target: tg.name, Status: status, Duration: time.Since(start), BytesOut: n}
 	}
 	if err == nil {
+		span.End(status, "", nil)
 		return nil
 	}
-	return u.failure(err, tg, r)
+	pe := u.failure(err, tg, r)
+	span.End(status, pe.Code, pe.Log)
+	return pe
 }
 
 // failure turns a transport error into the problem the caller writes.
 func (u *Upstream) failure(err error, tg *target, r *http.Request) *problem.Error {
 	c := u.diag
 	c.Peer, c.ServerName = tg.peer, tg.serverName
-	if p := u.acceptableCAs.Load(); p != nil {
+	if p := u.pool.acceptableCAs.Load(); p != nil {
 		c.AcceptableCAs = *p
 	}
 	if errors.Is(r.Context().Err(), context.Canceled) {
@@ -84,7 +91,7 @@ func (u *Upstream) failure(err error, tg *target, r *http.Request) *problem.Erro
 	d, ok := tlsdiag.Upstream(err, c)
 	if tg.url.Scheme == "https" && (d.Reason == "connection_closed" || !ok && err.Error() == errH2NotEstablished) {
 		if perr := u.probe(r.Context(), tg); perr != nil {
-			if p := u.acceptableCAs.Load(); p != nil {
+			if p := u.pool.acceptableCAs.Load(); p != nil {
 				c.AcceptableCAs = *p
 			}
 			if pd, pok := tlsdiag.Upstream(perr, c); pok && pd.Reason != "connection_closed" {

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/portcullis/portcullis/internal/tlsdiag"
 )
@@ -20,39 +21,53 @@ func PinSHA256(cert *x509.Certificate) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// tlsConfig builds the one client configuration every connection of u uses.
-func (u *Upstream) tlsConfig(o TLSOptions) (*tls.Config, error) {
-	minVersion := o.MinVersion
-	switch minVersion {
+// tlsPlan is TLSOptions checked and decoded, before any transport exists.
+type tlsPlan struct {
+	minVersion uint16
+	pins       [][sha256.Size]byte
+}
+
+// checkTLS rejects TLS options outside their domain.
+func checkTLS(o TLSOptions) (tlsPlan, error) {
+	plan := tlsPlan{minVersion: o.MinVersion}
+	switch plan.minVersion {
 	case 0:
-		minVersion = tls.VersionTLS12
+		plan.minVersion = tls.VersionTLS12
 	case tls.VersionTLS12, tls.VersionTLS13:
 	default:
-		return nil, fmt.Errorf("%w: min_version %#04x (valid: TLS 1.2, TLS 1.3)", ErrBadTLSOption, o.MinVersion)
+		return plan, fmt.Errorf("%w: min_version %#04x (valid: TLS 1.2, TLS 1.3)", ErrBadTLSOption, o.MinVersion)
 	}
 	if o.Certificate != nil && len(o.Certificate.Certificate) == 0 {
-		return nil, fmt.Errorf("%w: client certificate has no certificate data", ErrBadTLSOption)
-	}
-	v := &verifier{
-		roots:       o.RootCAs,
-		verifyChain: !o.InsecureSkipVerify && !o.VerifyHostname,
-		pinText:     o.Pins,
-	}
-	if !o.InsecureSkipVerify {
-		v.revocation = o.Revocation
+		return plan, fmt.Errorf("%w: client certificate has no certificate data", ErrBadTLSOption)
 	}
 	for _, p := range o.Pins {
 		raw, err := base64.StdEncoding.DecodeString(p)
 		if err != nil || len(raw) != sha256.Size {
-			return nil, fmt.Errorf("%w: pin %q is not the base64 encoding of a SHA-256 digest", ErrBadTLSOption, p)
+			return plan, fmt.Errorf("%w: pin %q is not the base64 encoding of a SHA-256 digest", ErrBadTLSOption, p)
 		}
-		v.pins = append(v.pins, [sha256.Size]byte(raw))
+		plan.pins = append(plan.pins, [sha256.Size]byte(raw))
+	}
+	return plan, nil
+}
+
+// tlsConfig builds the one client configuration every connection of p
+// uses. Its callbacks read the client certificate and the revocation check
+// from p.live at each handshake, so holders that share p may differ in
+// those values but in nothing else.
+func (p *pool) tlsConfig(o TLSOptions, plan tlsPlan) *tls.Config {
+	v := &verifier{
+		roots:       o.RootCAs,
+		verifyChain: !o.InsecureSkipVerify && !o.VerifyHostname,
+		pins:        plan.pins,
+		pinText:     o.Pins,
+		revocation:  !o.InsecureSkipVerify && o.Revocation != nil,
+		live:        &p.live,
 	}
 	cfg := &tls.Config{
 		RootCAs:              o.RootCAs,
 		ServerName:           o.ServerName,
-		MinVersion:           minVersion,
-		GetClientCertificate: u.getClientCertificate,
+		MinVersion:           plan.minVersion,
+		GetClientCertificate: p.getClientCertificate,
 	}
 	if o.InsecureSkipVerify || v.verifyChain {
 		// crypto/tls can verify a chain only together with a name. Without
@@ -60,10 +75,10 @@ func (u *Upstream) tlsConfig(o TLSOptions) (*tls.Config, error) {
 		// instead; only an explicit InsecureSkipVerify verifies nothing.
 		cfg.InsecureSkipVerify = true //nolint:gosec // Named unsafe option, or chain verified in verifyConnection.
 	}
-	if v.verifyChain || len(v.pins) > 0 || v.revocation != nil {
+	if v.verifyChain || len(v.pins) > 0 || v.revocation {
 		cfg.VerifyConnection = v.verifyConnection
 	}
-	return cfg, nil
+	return cfg
 }
 
 // verifier checks what crypto/tls cannot check by itself. It is immutable
@@ -73,7 +88,9 @@ type verifier struct {
 	verifyChain bool
 	pins        [][sha256.Size]byte
 	pinText     []string
-	revocation  func(tls.ConnectionState) error
+	// revocation enables the check in live's newest settings.
+	revocation bool
+	live       *atomic.Pointer[handshake]
 }
 
 // verifyConnection fails the handshake (closed) when the chain does not
@@ -99,8 +116,14 @@ func (v *verifier) verifyConnection(cs tls.ConnectionState) error {
 			return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
 		}
 	}
-	if v.revocation != nil {
-		if err := v.revocation(cs); err != nil {
+	if v.revocation {
+		// Every holder of a pool that checks revocation has a check
+		// (poolKey); fail closed should that ever not hold.
+		check := v.live.Load().revocation
+		if check == nil {
+			return errors.New("upstream revocation check missing")
+		}
+		if err := check(cs); err != nil {
 			return err
 		}
 	}
@@ -119,7 +142,7 @@ func (v *verifier) verifyConnection(cs tls.ConnectionState) error {
 // getClientCertificate presents the gateway's identity (or none) and
 // remembers which CAs the upstream asked for, so a later rejection can name
 // them.
-func (u *Upstream) getClientCertificate(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+func (p *pool) getClientCertificate(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	names := make([]string, 0, len(cri.AcceptableCAs))
 	for _, der := range cri.AcceptableCAs {
 		var rdn pkix.RDNSequence
@@ -131,8 +154,8 @@ func (u *Upstream) getClientCertificate(cri *tls.CertificateRequestInfo) (*tls.C
 		n.FillFromRDNSequence(&rdn)
 		names = append(names, n.String())
 	}
-	u.acceptableCAs.Store(&names)
-	return u.clientCrt, nil
+	p.acceptableCAs.Store(&names)
+	return p.live.Load().cert, nil
 }
 
 // diagContext precomputes the per-API part of diagnoses.

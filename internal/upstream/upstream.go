@@ -97,6 +97,11 @@ type Options struct {
 	// Logger receives load-time warnings and ReverseProxy's own messages.
 	// Nil discards them.
 	Logger *slog.Logger
+	// Pools, when set, shares the transport (and its pooled connections)
+	// with every other Upstream built from the same Pools with the same
+	// connection settings; see Pools. Nil gives the Upstream a transport of
+	// its own.
+	Pools *Pools
 }
 
 // Upstream forwards requests to one API's targets. It is safe for
@@ -104,15 +109,18 @@ type Options struct {
 type Upstream struct {
 	targets   []target
 	next      atomic.Uint64
-	transport *http.Transport
-	clientCrt *tls.Certificate
+	pool      *pool
+	transport *http.Transport // pool.transport
+	// pools and hs are set when the pool is shared: Close releases hs's
+	// hold on it, once.
+	pools  *Pools
+	hs     *handshake
+	closed atomic.Bool
 	// diag is the per-API part of every diagnosis; Forward copies it and
-	// adds the target and the last certificate request seen.
+	// adds the target and the last certificate request seen (from
+	// pool.acceptableCAs, written on handshakes and read only to explain
+	// failures).
 	diag tlsdiag.UpstreamContext
-	// acceptableCAs holds the CA names the most recent certificate request
-	// from any of this API's targets named. It is written on handshakes and
-	// read only to explain failures.
-	acceptableCAs atomic.Pointer[[]string]
 	// probing admits one diagnostic probe at a time (see probe).
 	probing      atomic.Bool
 	probeTimeout time.Duration
@@ -129,10 +137,11 @@ type target struct {
 	probeTLS   *tls.Config // the transport's settings for this target, for probe
 }
 
-// New builds the transport and proxies for o. It fails on an empty or
-// malformed target list and on TLS options it cannot honour, and logs a
-// warning for each unsafe TLS option at every call, since New runs once
-// per configuration load.
+// New builds the proxies for o over a transport of their own, or over the
+// transport o.Pools shares for o's settings. It fails on an empty or
+// malformed target list and on TLS options it cannot honour (acquiring
+// nothing then), and logs a warning for each unsafe TLS option at every
+// call, since New runs once per configuration load.
 func New(o Options) (*Upstream, error) {
 	if len(o.Targets) == 0 {
 		return nil, fmt.Errorf("api %q: %w", o.API, ErrNoTargets)
@@ -141,59 +150,97 @@ func New(o Options) (*Upstream, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	u := &Upstream{clientCrt: o.TLS.Certificate}
-	if u.clientCrt == nil {
-		// An empty certificate tells crypto/tls to send no certificate;
-		// allocated once so handshakes do not allocate it.
-		u.clientCrt = &tls.Certificate{}
-	}
-	cfg, err := u.tlsConfig(o.TLS)
+	plan, err := checkTLS(o.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("api %q: %w", o.API, err)
 	}
-	u.diag, err = diagContext(o)
+	diag, err := diagContext(o)
 	if err != nil {
 		return nil, fmt.Errorf("api %q: %w", o.API, err)
 	}
-
-	u.probeTimeout = orDefault(o.ConnectTimeout, DefaultConnectTimeout) + orDefault(o.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
-	// Cloned before the transport first uses cfg, which sets its NextProtos.
-	probeBase := cfg.Clone()
-	probeBase.NextProtos = []string{"h2", "http/1.1"}
-	u.transport = newTransport(o, cfg)
-	pool := &bufferPool{}
-	errLog := slog.NewLogLogger(log.With("api", o.API).Handler(), slog.LevelWarn)
-
-	anyTLS, anyPlain := false, false
+	targets := make([]target, 0, len(o.Targets))
 	for _, t := range o.Targets {
 		tg, err := newTarget(t, o.TLS.ServerName)
 		if err != nil {
 			return nil, fmt.Errorf("api %q: %w", o.API, err)
 		}
-		tg.probeTLS = probeBase
-		if probeBase.ServerName == "" {
-			tg.probeTLS = probeBase.Clone()
+		targets = append(targets, tg)
+	}
+
+	hs := &handshake{cert: o.TLS.Certificate}
+	if hs.cert == nil {
+		// An empty certificate tells crypto/tls to send no certificate;
+		// allocated once so handshakes do not allocate it.
+		hs.cert = &tls.Certificate{}
+	}
+	if !o.TLS.InsecureSkipVerify {
+		hs.revocation = o.TLS.Revocation
+	}
+	u := &Upstream{diag: diag, targets: targets}
+	if o.Pools != nil {
+		u.pool = o.Pools.acquire(o, plan, hs)
+		u.pools, u.hs = o.Pools, hs
+	} else {
+		u.pool = newPool(o, plan, hs, nil)
+	}
+	u.transport = u.pool.transport
+	u.probeTimeout = orDefault(o.ConnectTimeout, DefaultConnectTimeout) + orDefault(o.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	bufs := &bufferPool{}
+	errLog := slog.NewLogLogger(log.With("api", o.API).Handler(), slog.LevelWarn)
+
+	anyTLS, anyPlain := false, false
+	for i, t := range o.Targets {
+		tg := &u.targets[i]
+		tg.probeTLS = u.pool.probeBase
+		if tg.probeTLS.ServerName == "" {
+			tg.probeTLS = u.pool.probeBase.Clone()
 			tg.probeTLS.ServerName = t.Hostname()
 		}
 		tg.proxy = &httputil.ReverseProxy{
 			Rewrite:      tg.rewrite,
 			Transport:    u.transport,
-			BufferPool:   pool,
+			BufferPool:   bufs,
 			ErrorHandler: captureError,
 			ErrorLog:     errLog,
 		}
 		anyTLS = anyTLS || t.Scheme == "https"
 		anyPlain = anyPlain || t.Scheme == "http"
-		u.targets = append(u.targets, tg)
 	}
 	warnUnsafe(log, o, anyTLS, anyPlain)
 	return u, nil
 }
 
-// Close closes the transport's idle connections. Requests in flight finish
-// on their connections, which are then closed when they idle out; call
-// Close when a snapshot holding u is replaced.
-func (u *Upstream) Close() { u.transport.CloseIdleConnections() }
+// Close closes u's idle connections when its transport is its own:
+// requests in flight finish on their connections, which are then closed
+// when they idle out. With Options.Pools it releases u's hold on the shared
+// transport instead, which is drained once no Upstream holds it (see
+// Pools). Call Close when a snapshot holding u is replaced; it is
+// idempotent.
+func (u *Upstream) Close() {
+	if u.pools == nil {
+		u.transport.CloseIdleConnections()
+		return
+	}
+	if !u.closed.Swap(true) {
+		u.pools.release(u.pool, u.hs)
+	}
+}
+
+// newPool builds a transport and its TLS configuration; owner, when not
+// nil, is the Pools that will share it, whose connections it counts.
+func newPool(o Options, plan tlsPlan, hs *handshake, owner *Pools) *pool {
+	p := &pool{owner: owner, idle: orDefault(o.IdleConnTimeout, DefaultIdleConnTimeout)}
+	p.live.Store(hs)
+	cfg := p.tlsConfig(o.TLS, plan)
+	// Cloned before the transport first uses cfg, which sets its NextProtos.
+	p.probeBase = cfg.Clone()
+	p.probeBase.NextProtos = []string{"h2", "http/1.1"}
+	p.transport = newTransport(o, cfg)
+	if owner != nil {
+		p.transport.DialContext = p.dial(p.transport.DialContext)
+	}
+	return p
+}
 
 func newTransport(o Options, cfg *tls.Config) *http.Transport {
 	dialer := &net.Dialer{Timeout: orDefault(o.ConnectTimeout, DefaultConnectTimeout), KeepAlive: 30 * time.Second}
