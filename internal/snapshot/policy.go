@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -66,15 +65,12 @@ func (c *compiler) policies(path string, a config.API, f config.File) *apiPolici
 	if a.RateLimit != nil {
 		apiRules = append(apiRules, policy.Rule{Name: "api", Scope: policy.ScopeAPI, Limit: limitOf(a.RateLimit)})
 	}
-	plans := map[string]config.Plan{}
-	for _, pl := range f.Plans {
-		plans[pl.Name] = pl
-	}
-	p.appIP, p.appRules = c.applicationPolicies(f)
+	sc := c.sc
+	p.appIP, p.appRules = sc.appIP, sc.appRules
 	p.plans = len(a.Plans) > 0
 	p.subs = map[string]*subscription{}
-	for _, s := range c.subscriptionsOf(f)[a.Name] {
-		pl := plans[s.Plan]
+	for _, s := range sc.subsByAPI[a.Name] {
+		pl := sc.plans[s.Plan]
 		sub := &subscription{suspended: s.State == "suspended", rules: append([]policy.Rule(nil), p.appRules[s.Application]...)}
 		if pl.RateLimit != nil {
 			sub.rules = append(sub.rules, policy.Rule{Name: pl.Name, Scope: policy.ScopeApplication, Limit: limitOf(pl.RateLimit)})
@@ -95,43 +91,9 @@ func (c *compiler) policies(path string, a config.API, f config.File) *apiPolici
 		}
 	}
 	if len(apiRules) > 0 || len(p.appRules) > 0 || len(p.subs) > 0 {
-		p.limiter = policy.NewRateLimiter(a.Name, apiRules, nil, c.o.Counter, c.o.Quotas)
+		p.limiter = policy.NewRateLimiter(config.Qualify(a.Tenant, a.Name), apiRules, nil, c.o.Counter, c.o.Quotas)
 	}
 	return p
-}
-
-// subscriptionsOf groups the subscriptions by API, once per snapshot.
-func (c *compiler) subscriptionsOf(f config.File) map[string][]config.Subscription {
-	if c.subsByAPI == nil {
-		c.subsByAPI = map[string][]config.Subscription{}
-		for _, s := range f.Subscriptions {
-			c.subsByAPI[s.API] = append(c.subsByAPI[s.API], s)
-		}
-	}
-	return c.subsByAPI
-}
-
-// applicationPolicies compiles every application's IP rules and own rate
-// limit once per snapshot; all APIs share the result.
-func (c *compiler) applicationPolicies(f config.File) (map[string]*policy.IPRules, map[string][]policy.Rule) {
-	if c.appIP != nil {
-		return c.appIP, c.appRules
-	}
-	c.appIP, c.appRules = map[string]*policy.IPRules{}, map[string][]policy.Rule{}
-	for i, app := range f.Applications {
-		if app.IP != nil {
-			r, err := policy.NewIPRules(app.IP.Allow, app.IP.Deny)
-			if err != nil {
-				c.add(fmt.Sprintf("applications[%d].ip", i), "%v", err)
-				continue
-			}
-			c.appIP[app.ID] = r
-		}
-		if app.RateLimit != nil {
-			c.appRules[app.ID] = []policy.Rule{{Name: "application", Scope: policy.ScopeApplication, Limit: limitOf(app.RateLimit)}}
-		}
-	}
-	return c.appIP, c.appRules
 }
 
 func headerRules(rules []config.HeaderRule) (*policy.HeaderRules, error) {
