@@ -192,6 +192,23 @@ apis:
 		}
 	}
 
+	// Rate-limit decisions are counted per tenant's API.
+	resp, err := c.Get("https://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`portcullis_ratelimit_decisions_total{api="acme/orders",result="allowed"} 2`,
+		`portcullis_ratelimit_decisions_total{api="acme/orders",result="limited"} 1`,
+		`portcullis_ratelimit_decisions_total{api="orders",result="allowed"} 4`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
 	// The access log names the tenant and the API's gateway-wide name.
 	var seen []string
 	for _, line := range strings.Split(g.stdout.String(), "\n") {

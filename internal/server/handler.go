@@ -166,6 +166,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			app = p.Application
 		}
 		m.Request(apiName, ex.status, app, code, time.Since(start), ex.x.Upstream.Duration)
+		if d := ex.x.RateLimit; d != "" {
+			m.RateLimitDecision(apiName, d)
+		}
 	}
 }
 

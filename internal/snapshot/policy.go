@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -131,8 +132,8 @@ func (p *apiPolicies) beforeAuth(w http.ResponseWriter, r *http.Request) (bool, 
 // afterAuth runs the stages that need the caller's application: its IP
 // rules, the subscription check and rate limits (which set the RateLimit
 // headers on w).
-func (p *apiPolicies) afterAuth(w http.ResponseWriter, r *http.Request, api string, pr *auth.Principal, now time.Time) error {
-	app := ""
+func (p *apiPolicies) afterAuth(w http.ResponseWriter, r *http.Request, api string, x *Exchange, now time.Time) error {
+	app, pr := "", x.Principal
 	if pr != nil {
 		app = pr.Application
 	}
@@ -160,7 +161,17 @@ func (p *apiPolicies) afterAuth(w http.ResponseWriter, r *http.Request, api stri
 	if sub != nil {
 		rules, quotas = sub.rules, sub.quotas
 	}
-	return p.limiter.CheckWith(w.Header(), rules, quotas, policy.Key{API: api, Application: app, ClientIP: clientIP(r.RemoteAddr)}, now)
+	err := p.limiter.CheckWith(w.Header(), rules, quotas, policy.Key{API: api, Application: app, ClientIP: clientIP(r.RemoteAddr)}, now)
+	x.RateLimit = RateLimitAllowed
+	var pe *problem.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &pe) && pe.Code == problem.CodeQuotaExceeded:
+		x.RateLimit = RateLimitQuota
+	default:
+		x.RateLimit = RateLimitLimited
+	}
+	return err
 }
 
 func clientIP(remoteAddr string) string {

@@ -121,10 +121,19 @@ type API struct {
 type Exchange struct {
 	// Tenant is the API's tenant.
 	Tenant string
+	// RateLimit is the rate-limit decision, "" when no limit applied.
+	RateLimit string
 	// Principal is who authenticated (nil for an open API or a rejection).
 	Principal *auth.Principal
 	Upstream  upstream.Result
 }
+
+// Rate-limit decisions, for Exchange.RateLimit and the metrics.
+const (
+	RateLimitAllowed = "allowed"
+	RateLimitLimited = "limited"
+	RateLimitQuota   = "quota"
+)
 
 // NeedsClientCert reports whether the API can authenticate with a client
 // certificate, so the connection's handshake must have requested one.
@@ -178,7 +187,7 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, x *Exchange) error {
 			}
 		}
 	}
-	if err := pol.afterAuth(w, r, a.ID, x.Principal, a.now()); err != nil {
+	if err := pol.afterAuth(w, r, a.ID, x, a.now()); err != nil {
 		return err
 	}
 	if pol.reqHdr != nil || pol.respHdr != nil || pol.cors != nil {
