@@ -98,6 +98,11 @@ type Options struct {
 	// sees the response can rely on the gateway having been told. It must
 	// be safe for concurrent use. It may be nil.
 	OnChange func()
+	// Check, when set, is asked before every PUT is stored, with who asks
+	// and the decoded, valid object; an error refuses the write with 422
+	// admin.invalid and the error's text as detail (so it must hold no
+	// secrets). serve uses it to refuse what the gateway could not serve.
+	Check func(ctx context.Context, p Principal, obj registry.Object) error
 }
 
 // Server is the admin API. It is safe for concurrent use.
@@ -108,6 +113,7 @@ type Server struct {
 	now      func() time.Time
 	log      *slog.Logger
 	onChange func()
+	check    func(context.Context, Principal, registry.Object) error
 	routes   []route
 	openapi  []byte
 	mux      *http.ServeMux
@@ -147,7 +153,7 @@ func New(o Options) (*Server, error) {
 	if o.Store == nil {
 		return nil, fmt.Errorf("%w: the store is required", ErrInvalidOptions)
 	}
-	s := &Server{store: o.Store, now: o.Now, log: o.Logger, onChange: o.OnChange}
+	s := &Server{store: o.Store, now: o.Now, log: o.Logger, onChange: o.OnChange, check: o.Check}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -232,6 +232,8 @@ func schemas() map[string]*oaSchema {
 		"Tenant": object("An isolated set of APIs, applications and plans.", map[string]*oaSchema{
 			"name":         nameSchema("The tenant's name."),
 			"display_name": {Type: "string", MaxLength: num(200), Description: "Free text for consoles."},
+			"hosts":        {Type: "array", Items: str("A request host (api.acme.example, or *.acme.example for one label)."), Description: "Request hosts resolved to this tenant; a host belongs to one tenant."},
+			"path_prefix":  str("Mounts the tenant's APIs under this path, e.g. /t/acme; removed before the request goes upstream."),
 		}, "name"),
 		"API": object("An API published through the gateway.", map[string]*oaSchema{
 			"tenant": tenant, "name": name,

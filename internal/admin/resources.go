@@ -237,6 +237,11 @@ func (s *Server) put(k kindInfo) http.HandlerFunc {
 		if pe == nil {
 			obj, pe = readObject(r, k, key)
 		}
+		if pe == nil && s.check != nil {
+			if err := s.check(r.Context(), exchangeOf(r).principal, obj); err != nil {
+				pe = problem.Wrap(problem.CodeAdminInvalid, err.Error(), err)
+			}
+		}
 		ifVersion := registry.CreateOnly
 		if pe == nil && c.hasMatch() {
 			ifVersion, pe = s.matchedVersion(r.Context(), key, c)

@@ -97,7 +97,7 @@ func startAdmin(f config.File, configPath string, st registry.Store, log *slog.L
 	mux.Handle("/healthz", health)
 	mux.Handle("/readyz", health)
 	if st != nil {
-		opts := admin.Options{Store: st, Logger: log.With("component", "admin"), OnChange: changed}
+		opts := admin.Options{Store: st, Logger: log.With("component", "admin"), OnChange: changed, Check: registryCheck(configPath, st)}
 		for _, c := range a.Clients {
 			p := admin.Principal{Role: admin.Role(c.Role), Tenant: c.Tenant}
 			for _, v := range verifiers {

@@ -61,6 +61,15 @@ applications:
       tls_client_auth: { subject_dn: "%s" }
       scopes: [orders:read]
       bind_tokens: true
+  - id: acme-app
+    tenant: acme
+    oauth2:
+      client_id: acme-client
+      auth_methods: [client_secret_post]
+      secret_hashes: [ "sha256:%[6]x" ]
+      scopes: [orders:read]
+tenants:
+  - { name: acme, path_prefix: /t/acme }
 apis:
   - name: orders
     match: { host: localhost, path_prefix: /orders }
@@ -70,14 +79,22 @@ apis:
       scopes: [orders:read]
       route_scopes: [{ methods: [POST], path_prefix: /orders, scopes: [orders:write] }]
     upstream: &up
-      targets: [ %s ]
-      tls: { client_certificate: { cert: %s, key: %s }, trust: internal, server_name: localhost }
+      targets: [ %[8]s ]
+      tls: { client_certificate: { cert: %[9]s, key: %[10]s }, trust: internal, server_name: localhost }
   - name: bound-only
     match: { host: localhost, path_prefix: /bound }
     auth: oauth2
     oauth2:
       issuers: [{ builtin: true }]
       require_bound_tokens: true
+    upstream: *up
+  - name: orders
+    tenant: acme
+    match: { host: localhost, path_prefix: /orders }
+    auth: oauth2
+    oauth2:
+      issuers: [{ builtin: true }]
+      scopes: [orders:read]
     upstream: *up
 `, addr, p.gwCert, p.gwKey, p.caFile, issuer, sum, boundCert.Cert.Subject.String(), b.URL, p.clientCert, p.clientKey)
 	g := startGateway(t, writeConfig(t, p.dir, cfg))
@@ -182,6 +199,22 @@ apis:
 		// A secret-authenticated (unbound) token is refused where binding is required.
 		utok, _ := token(c, url.Values{"grant_type": {"client_credentials"}, "scope": {"orders:read"}}, true)
 		expect(call(c, "GET", "/bound/x", utok), 401, problem.CodeOAuth2CertBindingRequired)
+	})
+	t.Run("tokens stay in their tenant", func(t *testing.T) {
+		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"acme-client"}, "client_secret": {clientSecret}, "scope": {"orders:read"}}
+		atok, st := token(c, form, false)
+		if st != 200 {
+			t.Fatalf("acme token: %d", st)
+		}
+		dtok, _ := token(c, url.Values{"grant_type": {"client_credentials"}, "scope": {"orders:read"}}, true)
+		expect(call(c, "GET", "/t/acme/orders/1", atok), 200, "")
+		waitFor(t, func() bool { return strings.Contains(g.stdout.String(), `"application":"acme-app"`) }, g.stdout)
+		resp := call(c, "GET", "/orders/1", atok)
+		if h := resp.Header.Get("WWW-Authenticate"); !strings.Contains(h, `error="invalid_token"`) {
+			t.Errorf("WWW-Authenticate %q", h)
+		}
+		expect(resp, 401, problem.CodeOAuth2TenantMismatch)
+		expect(call(c, "GET", "/t/acme/orders/1", dtok), 401, problem.CodeOAuth2TenantMismatch)
 	})
 	t.Run("metadata", func(t *testing.T) {
 		resp := call(c, "GET", "/.well-known/oauth-authorization-server", "")

@@ -17,6 +17,11 @@ type File struct {
 	Listeners []Listener `yaml:"listeners"`
 	// TrustStores are named sets of trusted CA certificates, referred to by name.
 	TrustStores map[string]TrustStore `yaml:"trust_stores"`
+	// Tenants are isolated sets of APIs, applications, plans and
+	// subscriptions, told apart by request host and/or path prefix. Every
+	// resource without a tenant belongs to the tenant "default", which
+	// needs no declaration.
+	Tenants []Tenant `yaml:"tenants"`
 	// APIs are the published APIs.
 	APIs []API `yaml:"apis"`
 	// Applications are the API consumers, with the credentials that identify
@@ -39,6 +44,47 @@ type File struct {
 	// Tracing exports OpenTelemetry spans over OTLP/HTTP. Off unless
 	// otlp_endpoint is set; read at start only (restart to change).
 	Tracing Tracing `yaml:"tracing"`
+}
+
+// DefaultTenantName is the tenant of every resource that names none.
+const DefaultTenantName = "default"
+
+// Tenant is one isolated set of resources. A request is resolved to a
+// tenant by its host (Hosts) and/or path (PathPrefix) before any API is
+// chosen, and only that tenant's APIs can serve it; an API authenticates
+// only that tenant's applications, and subscriptions, plans and limits never
+// cross tenants.
+type Tenant struct {
+	// Name identifies the tenant; resources name it in their tenant key.
+	Name string `yaml:"name"`
+	// Hosts are the request hosts (exact, or "*.example.com" for one
+	// label) that belong to this tenant: its APIs are served only on them,
+	// and no other tenant's API is served there.
+	Hosts []string `yaml:"hosts"`
+	// PathPrefix mounts the tenant's APIs under a path, e.g. "/t/acme":
+	// an API matching /orders answers /t/acme/orders. The tenant prefix is
+	// removed before the request goes upstream. Paths under it never reach
+	// another tenant's API.
+	PathPrefix string `yaml:"path_prefix"`
+}
+
+// Qualify returns the gateway-wide identifier of a tenant's resource: the
+// name itself in the default tenant, else "tenant/name". It keys limits and
+// metrics so equal names in two tenants never share state.
+func Qualify(tenant, name string) string {
+	if tenant == "" || tenant == DefaultTenantName {
+		return name
+	}
+	return tenant + "/" + name
+}
+
+// TenantOf returns the tenant a resource's tenant field names ("" is the
+// default tenant).
+func TenantOf(tenant string) string {
+	if tenant == "" {
+		return DefaultTenantName
+	}
+	return tenant
 }
 
 // Tracing configures OpenTelemetry tracing. With it on, the gateway starts a
@@ -110,8 +156,10 @@ type AdminToken struct {
 
 // Plan is a service level an application subscribes to.
 type Plan struct {
-	// Name identifies the plan; it also names the rate-limit policy in the
-	// RateLimit-Policy header.
+	// Tenant owns the plan. Default: the default tenant.
+	Tenant string `yaml:"tenant"`
+	// Name identifies the plan within its tenant; it also names the
+	// rate-limit policy in the RateLimit-Policy header.
 	Name string `yaml:"name"`
 	// RateLimit applies per application and API.
 	RateLimit *RateLimit `yaml:"rate_limit"`
@@ -138,6 +186,9 @@ type Quota struct {
 
 // Subscription gives Application the Plan on API.
 type Subscription struct {
+	// Tenant owns the subscription; its application, API and plan are
+	// looked up in the same tenant. Default: the default tenant.
+	Tenant      string `yaml:"tenant"`
 	Application string `yaml:"application"`
 	API         string `yaml:"api"`
 	Plan        string `yaml:"plan"`
@@ -288,7 +339,10 @@ type RouteScope struct {
 // Application is an API consumer. Requests authenticated with one of its
 // credentials are attributed to it.
 type Application struct {
-	// ID identifies the application in logs and limits.
+	// Tenant owns the application: only the tenant's APIs recognise its
+	// credentials. Default: the default tenant.
+	Tenant string `yaml:"tenant"`
+	// ID identifies the application within its tenant, in logs and limits.
 	ID string `yaml:"id"`
 	// Certificates registers client certificates: by fingerprint, or by
 	// issuer plus a subject or SAN rule.
@@ -488,6 +542,15 @@ type TrustStore struct {
 	// RevocationPolicy is fail_closed (default: reject when no revocation
 	// data can be had) or fail_open (accept, log and count).
 	RevocationPolicy RevocationPolicy `yaml:"revocation_policy"`
+	// Inline holds certificates uploaded through the admin API (a trust
+	// set of the registry); it cannot be written in the file.
+	Inline []InlineCertificates `yaml:"-"`
+}
+
+// InlineCertificates is a PEM bundle held in memory, named for messages.
+type InlineCertificates struct {
+	Name string
+	PEM  string
 }
 
 // CRL locates revocation lists.
@@ -510,7 +573,11 @@ type OCSP struct {
 
 // API is one published API: how requests reach it and where they go.
 type API struct {
-	// Name identifies the API in logs, metrics and commands.
+	// Tenant owns the API: it is served only for requests resolved to the
+	// tenant, to the tenant's applications. Default: the default tenant.
+	Tenant string `yaml:"tenant"`
+	// Name identifies the API within its tenant in logs, metrics and
+	// commands.
 	Name string `yaml:"name"`
 	// Listeners restricts the API to these listeners. Default: all.
 	Listeners []string `yaml:"listeners"`

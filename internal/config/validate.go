@@ -113,10 +113,10 @@ func (v *validator) top() {
 	for _, name := range sortedKeys(v.f.TrustStores) {
 		ts := v.f.TrustStores[name]
 		p := "trust_stores." + name
-		if !nameRe.MatchString(name) {
+		if !nameRe.MatchString(name) && len(ts.Inline) == 0 {
 			v.add(p, "trust store name %q may contain only letters, digits, '.', '_' and '-'", name)
 		}
-		if len(ts.PEM) == 0 && len(ts.Truststores) == 0 {
+		if len(ts.PEM) == 0 && len(ts.Truststores) == 0 && len(ts.Inline) == 0 {
 			v.add(p, "trust store has no certificates: set pem (a PEM bundle) and/or truststores (JKS or PKCS#12)")
 		}
 		for i, f := range ts.PEM {
@@ -142,6 +142,7 @@ func (v *validator) top() {
 			v.httpURL(p+".ocsp.responder", o.Responder)
 		}
 	}
+	v.tenants()
 	v.applications()
 	v.authorizationServer()
 	v.plansAndSubscriptions()
@@ -153,7 +154,8 @@ func (v *validator) top() {
 	routes := map[routeKey][]int{}
 	for i, a := range v.f.APIs {
 		p := fmt.Sprintf("apis[%d]", i)
-		v.name(p+".name", "API", a.Name, apiNames)
+		v.tenantRef(p+".tenant", a.Tenant)
+		v.qualifiedName(p+".name", "API", a.Tenant, a.Name, apiNames)
 		for j, ln := range a.Listeners {
 			if !listenerNames[ln] {
 				v.add(fmt.Sprintf("%s.listeners[%d]", p, j), "listener %q is not defined%s", ln, definedHint(ln, keysOf(listenerNames)))
@@ -171,14 +173,18 @@ func (v *validator) top() {
 				v.add(fmt.Sprintf("%s.match.methods[%d]", p, j), "%q is not an HTTP method (write it upper-case, e.g. GET)", meth)
 			}
 		}
-		key := routeKey{m.Host, normalizePrefix(m.PathPrefix)}
-		for _, other := range routes[key] {
-			o := v.f.APIs[other]
-			if overlap(o.Match.Methods, m.Methods) && overlap(o.Listeners, a.Listeners) {
-				v.add(p+".match", "same host and path prefix as apis[%d] (%q): requests could not tell them apart; give one a different path_prefix, host or methods", other, o.Name)
+		v.apiHost(p+".match.host", a)
+		hosts, prefix := v.f.Route(a)
+		for _, h := range hosts {
+			key := routeKey{h, prefix}
+			for _, other := range routes[key] {
+				o := v.f.APIs[other]
+				if overlap(o.Match.Methods, m.Methods) && overlap(o.Listeners, a.Listeners) {
+					v.add(p+".match", "same host and path prefix as apis[%d] (%q): requests could not tell them apart; give one a different path_prefix, host or methods", other, o.Name)
+				}
 			}
+			routes[key] = append(routes[key], i)
 		}
-		routes[key] = append(routes[key], i)
 		v.upstream(p+".upstream", a.Upstream)
 		v.apiAuth(p, a)
 	}
@@ -335,10 +341,10 @@ func (v *validator) apiAuth(p string, a API) {
 	if a.Auth.Uses("api_key") {
 		hasKeys := false
 		for _, app := range v.f.Applications {
-			hasKeys = hasKeys || len(app.APIKeys) > 0
+			hasKeys = hasKeys || (TenantOf(app.Tenant) == TenantOf(a.Tenant) && len(app.APIKeys) > 0)
 		}
 		if !hasKeys {
-			v.add(p+".auth", "auth uses api_key, but no application has api_keys: add their hashes under applications[].api_keys")
+			v.add(p+".auth", "auth uses api_key, but no application of tenant %q has api_keys: add their hashes under applications[].api_keys", TenantOf(a.Tenant))
 		}
 	} else if a.APIKey != nil {
 		v.add(p+".api_key", "an api_key policy has no effect unless auth uses api_key")
@@ -361,11 +367,14 @@ func validFingerprint(s string) bool {
 
 func (v *validator) applications() {
 	ids := map[string]bool{}
+	// Credentials are unique within a tenant: each tenant's APIs resolve
+	// them in the tenant's own index.
 	fps := map[string]string{}
 	keys := map[string]string{}
 	for i, app := range v.f.Applications {
 		p := fmt.Sprintf("applications[%d]", i)
-		v.name(p+".id", "application", app.ID, ids)
+		v.tenantRef(p+".tenant", app.Tenant)
+		v.qualifiedName(p+".id", "application", app.Tenant, app.ID, ids)
 		for j, c := range app.Certificates {
 			cp := fmt.Sprintf("%s.certificates[%d]", p, j)
 			switch {
@@ -377,7 +386,7 @@ func (v *validator) applications() {
 				if c.Issuer != "" || c.SubjectDN != "" || c.CN != "" || c.DNS != "" || c.URI != "" {
 					v.add(cp, "a fingerprint identifies one certificate: do not combine it with issuer or subject rules")
 				}
-				fp := strings.ToLower(strings.ReplaceAll(c.Fingerprint, ":", ""))
+				fp := TenantOf(app.Tenant) + "/" + strings.ToLower(strings.ReplaceAll(c.Fingerprint, ":", ""))
 				if other, dup := fps[fp]; dup {
 					v.add(cp+".fingerprint", "this certificate is already registered to application %q; a certificate maps to one application", other)
 				}
@@ -395,10 +404,10 @@ func (v *validator) applications() {
 				v.add(kp, "API keys are stored hashed: write \"sha256:<64 lower-case hex digits>\" (portcullis hash-api-key prints it), never the key itself")
 				continue
 			}
-			if other, dup := keys[h]; dup {
+			if other, dup := keys[TenantOf(app.Tenant)+"/"+h]; dup {
 				v.add(kp, "this key is already registered to application %q", other)
 			}
-			keys[h] = app.ID
+			keys[TenantOf(app.Tenant)+"/"+h] = app.ID
 		}
 	}
 }
@@ -848,7 +857,9 @@ func (v *validator) apiPolicies(p string, a API) {
 	v.headerRules(p+".response_headers", a.ResponseHeaders)
 	plans := map[string]bool{}
 	for _, pl := range v.f.Plans {
-		plans[pl.Name] = true
+		if TenantOf(pl.Tenant) == TenantOf(a.Tenant) {
+			plans[pl.Name] = true
+		}
 	}
 	for i, pl := range a.Plans {
 		if !plans[pl] {
@@ -864,7 +875,8 @@ func (v *validator) plansAndSubscriptions() {
 	names := map[string]bool{}
 	for i, pl := range v.f.Plans {
 		p := fmt.Sprintf("plans[%d]", i)
-		v.name(p+".name", "plan", pl.Name, names)
+		v.tenantRef(p+".tenant", pl.Tenant)
+		v.qualifiedName(p+".name", "plan", pl.Tenant, pl.Name, names)
 		v.rateLimit(p+".rate_limit", pl.RateLimit)
 		if q := pl.Quota; q != nil {
 			if q.Limit <= 0 {
@@ -877,34 +889,39 @@ func (v *validator) plansAndSubscriptions() {
 	}
 	apps := map[string]bool{}
 	for i, a := range v.f.Applications {
-		apps[a.ID] = true
+		apps[Qualify(a.Tenant, a.ID)] = true
 		v.rateLimit(fmt.Sprintf("applications[%d].rate_limit", i), a.RateLimit)
 		v.ipRules(fmt.Sprintf("applications[%d].ip", i), a.IP)
 	}
 	apis := map[string]API{}
 	for _, a := range v.f.APIs {
-		apis[a.Name] = a
+		apis[Qualify(a.Tenant, a.Name)] = a
 	}
 	type pair struct{ app, api string }
 	seen := map[pair]bool{}
 	for i, s := range v.f.Subscriptions {
 		p := fmt.Sprintf("subscriptions[%d]", i)
-		if !apps[s.Application] {
-			v.add(p+".application", "application %q is not defined%s", s.Application, definedHint(s.Application, sortedKeys(apps)))
+		v.tenantRef(p+".tenant", s.Tenant)
+		in := ""
+		if TenantOf(s.Tenant) != DefaultTenantName {
+			in = fmt.Sprintf(" in tenant %q", s.Tenant)
 		}
-		api, ok := apis[s.API]
+		if !apps[Qualify(s.Tenant, s.Application)] {
+			v.add(p+".application", "application %q is not defined%s%s", s.Application, in, definedHint(s.Application, namesIn(s.Tenant, sortedKeys(apps))))
+		}
+		api, ok := apis[Qualify(s.Tenant, s.API)]
 		if !ok {
-			v.add(p+".api", "API %q is not defined%s", s.API, definedHint(s.API, sortedKeys(apis)))
+			v.add(p+".api", "API %q is not defined%s%s", s.API, in, definedHint(s.API, namesIn(s.Tenant, sortedKeys(apis))))
 		}
-		if !names[s.Plan] {
-			v.add(p+".plan", "plan %q is not defined%s", s.Plan, definedHint(s.Plan, sortedKeys(names)))
+		if !names[Qualify(s.Tenant, s.Plan)] {
+			v.add(p+".plan", "plan %q is not defined%s%s", s.Plan, in, definedHint(s.Plan, namesIn(s.Tenant, sortedKeys(names))))
 		} else if ok && !slices.Contains(api.Plans, s.Plan) {
 			v.add(p+".plan", "API %q does not offer plan %q (its plans: %s)", s.API, s.Plan, strings.Join(api.Plans, ", "))
 		}
 		if s.State != "" && s.State != "active" && s.State != "suspended" {
 			v.add(p+".state", "unknown state %q (valid: active, suspended)", s.State)
 		}
-		k := pair{s.Application, s.API}
+		k := pair{Qualify(s.Tenant, s.Application), Qualify(s.Tenant, s.API)}
 		if seen[k] {
 			v.add(p, "application %q already has a subscription to API %q", s.Application, s.API)
 		}

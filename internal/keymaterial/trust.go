@@ -25,6 +25,15 @@ type TrustSource struct {
 	PEMFiles []string
 	// Truststores are keystores whose trusted entries are trusted.
 	Truststores []StoreRef
+	// Inline are PEM bundles held in memory (certificates uploaded through
+	// the admin API), each named for messages.
+	Inline []InlinePEM
+}
+
+// InlinePEM is a PEM bundle held in memory.
+type InlinePEM struct {
+	Name string
+	Data []byte
 }
 
 // TrustSet is a loaded set of trust anchors.
@@ -84,6 +93,13 @@ func loadTrust(src TrustSource, lim limits) (*TrustSet, error) {
 			return nil, err
 		}
 		add(ref.Path, Detect(data), certs)
+	}
+	for _, in := range src.Inline {
+		certs, err := trustFromStore(in.Data, in.Name, nil, lim)
+		if err != nil {
+			return nil, err
+		}
+		add(in.Name, FormatPEM, certs)
 	}
 	if len(ts.Certs) == 0 {
 		return nil, fmt.Errorf("trust: no pem files or truststores given: %w", ErrNoCertificates)

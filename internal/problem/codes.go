@@ -71,6 +71,7 @@ const (
 	CodeOAuth2CertBindingRequired = "oauth2.cert_binding_required"
 	CodeOAuth2InsufficientScope   = "oauth2.insufficient_scope"
 	CodeOAuth2Unavailable         = "oauth2.unavailable"
+	CodeOAuth2TenantMismatch      = "oauth2.tenant_mismatch"
 
 	// Policies enforced in the data plane (internal/policy).
 	CodeRateLimitExceeded = "ratelimit.exceeded"
@@ -141,6 +142,7 @@ var Catalogue = map[string]Entry{
 	CodeOAuth2CertBindingRequired:        {401, "Access token must be bound to a client certificate"},
 	CodeOAuth2InsufficientScope:          {403, "Access token lacks a required scope"},
 	CodeOAuth2Unavailable:                {503, "Access token could not be checked"},
+	CodeOAuth2TenantMismatch:             {401, "Access token belongs to another tenant"},
 	CodeRateLimitExceeded:                {429, "Rate limit exceeded"},
 	CodeQuotaExceeded:                    {429, "Quota exceeded"},
 	CodeIPDenied:                         {403, "Client address is not allowed"},

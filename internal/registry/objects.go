@@ -14,6 +14,13 @@ type Tenant struct {
 	Name string `json:"name"`
 	// DisplayName is free text for consoles, at most 200 characters.
 	DisplayName string `json:"display_name,omitempty"`
+	// Hosts are the request hosts ("api.acme.example", "*.acme.example")
+	// resolved to this tenant; a host belongs to one tenant.
+	Hosts []string `json:"hosts,omitempty"`
+	// PathPrefix mounts the tenant's APIs under a path such as "/t/acme";
+	// a prefix belongs to one tenant. A tenant other than "default" needs
+	// hosts or a path prefix for its APIs to be reachable.
+	PathPrefix string `json:"path_prefix,omitempty"`
 }
 
 // API is an API published through the gateway. Its configuration block is

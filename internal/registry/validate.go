@@ -24,6 +24,7 @@ var (
 	// moved between the YAML file and the admin API unchanged.
 	nameRe  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`)
 	hex64Re = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	hostRe  = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	// scopeRe is RFC 6749 §3.3 scope-token: printable ASCII except space,
 	// '"' and '\'.
 	scopeRe = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
@@ -63,6 +64,8 @@ const (
 	claimAPIKeyHash   = "api_key_hash"
 	claimClientID     = "oauth2_client_id"
 	claimSubscription = "subscription"
+	claimTenantHost   = "tenant_host"
+	claimTenantPrefix = "tenant_path_prefix"
 )
 
 // links are what an object refers to and what it claims exclusively.
@@ -118,10 +121,38 @@ func (t Tenant) Validate() error {
 	if len(t.DisplayName) > maxDisplayNameLen {
 		p.add("display_name", "is %d characters long; the limit is %d", len(t.DisplayName), maxDisplayNameLen)
 	}
+	seen := map[string]bool{}
+	for i, h := range t.Hosts {
+		f := fmt.Sprintf("hosts[%d]", i)
+		switch {
+		case !hostRe.MatchString(h):
+			p.add(f, "%q is not a host name: write it lower-case without scheme or port (api.acme.example, *.acme.example)", h)
+		case seen[h]:
+			p.add(f, "host %q appears twice", h)
+		}
+		seen[h] = true
+	}
+	if pp := t.PathPrefix; pp != "" {
+		clean := strings.TrimSuffix(pp, "/")
+		if !strings.HasPrefix(pp, "/") || clean == "" || strings.Contains(pp, "//") || slices.Contains(strings.Split(clean, "/")[1:], ".") || slices.Contains(strings.Split(clean, "/")[1:], "..") {
+			p.add("path_prefix", "%q is not a clean path prefix such as /t/%s", pp, t.Name)
+		}
+	}
 	return p.err()
 }
 
-func (t Tenant) links() links { return links{} }
+// links claims the tenant's hosts and path prefix: tenants have no tenant,
+// so these claims are unique across all tenants.
+func (t Tenant) links() links {
+	var l links
+	for i, h := range t.Hosts {
+		l.claims = append(l.claims, claim{fmt.Sprintf("hosts[%d]", i), claimTenantHost, h})
+	}
+	if t.PathPrefix != "" {
+		l.claims = append(l.claims, claim{"path_prefix", claimTenantPrefix, strings.TrimSuffix(t.PathPrefix, "/")})
+	}
+	return l
+}
 
 // Validate checks the API's names and that Spec, when set, is a JSON
 // object.

@@ -147,10 +147,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		api, methodMismatch := l.Router.Match(hostOnly(r.Host), r.URL.Path, r.Method)
 		switch {
 		case api != nil && api.NeedsClientCert() && !l.RequestsCert(serverName(r)):
-			apiName, ex.prefix = api.Name, api.PathPrefix()
+			apiName, ex.prefix = api.ID, api.PathPrefix()
 			err = problem.New(problem.CodeMisdirected, "This connection was not set up for this host; open a new connection to it.")
 		case api != nil:
-			apiName, ex.prefix = api.Name, api.PathPrefix()
+			apiName, ex.prefix = api.ID, api.PathPrefix()
 			err = api.Serve(ex, r, &ex.x)
 		case methodMismatch:
 			err = problem.New(problem.CodeMethodNotAllowed, "This API does not accept the "+r.Method+" method on this path.")
@@ -179,6 +179,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			app = p.Application
 		}
 		m.Request(apiName, ex.status, app, code, time.Since(start), ex.x.Upstream.Duration)
+		if d := ex.x.RateLimit; d != "" {
+			m.RateLimitDecision(apiName, d)
+		}
 	}
 }
 
@@ -280,6 +283,9 @@ func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *h
 	)
 	if code != "" {
 		attrs = append(attrs, slog.String("code", code))
+	}
+	if t := ex.x.Tenant; t != "" {
+		attrs = append(attrs, slog.String("tenant", t))
 	}
 	if p := ex.x.Principal; p != nil {
 		attrs = append(attrs, slog.String("application", p.Application), slog.Any("auth", p.Methods))

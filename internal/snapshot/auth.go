@@ -81,11 +81,11 @@ func (c *compiler) authenticator(path string, a config.API, spec *config.AuthSpe
 		// Every API reading keys from the same place shares one index of
 		// all applications' keys: building one per API would cost
 		// APIs × keys at every reload.
-		if ak, ok := c.apiKeys[*k]; ok {
+		if ak, ok := c.sc.apiKeys[*k]; ok {
 			return ak
 		}
 		opts := auth.APIKeyOptions{Header: k.Header, Query: k.Query}
-		for _, app := range c.apps {
+		for _, app := range c.sc.apps {
 			for _, h := range app.APIKeys {
 				opts.Keys = append(opts.Keys, auth.APIKey{Application: app.ID, Hash: h})
 			}
@@ -95,7 +95,7 @@ func (c *compiler) authenticator(path string, a config.API, spec *config.AuthSpe
 			c.add(path, "%v", err)
 			return nil
 		}
-		c.apiKeys[*k] = ak
+		c.sc.apiKeys[*k] = ak
 		return ak
 	}
 	c.add(path, "unknown authenticator %q", spec.Name)
@@ -122,7 +122,7 @@ func (c *compiler) mtls(path string, a config.API) auth.Authenticator {
 	}
 	opts := auth.MTLSOptions{
 		RequireClientAuthEKU: m.RequireClientAuthEKU == nil || *m.RequireClientAuthEKU,
-		Apps:                 c.applications,
+		Apps:                 c.sc.applications,
 		AllowAnonymous:       m.AllowAnonymous,
 		Now:                  c.o.Now,
 	}
@@ -145,14 +145,14 @@ func (c *compiler) mtls(path string, a config.API) auth.Authenticator {
 	return au
 }
 
-// compileApplications indexes the applications' certificates once per
-// snapshot, so the request path resolves a certificate with a map lookup.
-func (c *compiler) compileApplications(apps []config.Application) {
-	c.apps = apps
-	c.clientApps = map[string]string{}
+// compileApplications indexes a tenant's applications' certificates once
+// per snapshot, so the request path resolves a certificate with a map
+// lookup.
+func (c *compiler) compileApplications(sc *scope, apps []config.Application) {
+	sc.apps = apps
 	for _, a := range apps {
 		if a.OAuth2 != nil {
-			c.clientApps[a.OAuth2.ClientID] = a.ID
+			sc.clientApps[a.OAuth2.ClientID] = a.ID
 		}
 	}
 	var list []auth.Application
@@ -169,8 +169,8 @@ func (c *compiler) compileApplications(apps []config.Application) {
 	}
 	idx, err := auth.NewApplications(list)
 	if err != nil {
-		c.add("applications", "%v", err)
+		c.add("applications", "tenant %q: %v", sc.tenant, err)
 		return
 	}
-	c.applications = idx
+	sc.applications = idx
 }

@@ -2,10 +2,12 @@ package snapshot
 
 import "github.com/portcullis/portcullis/internal/auth"
 
-// API returns the API named name, or nil when the snapshot has none.
+// API returns the API whose gateway-wide ID is name ("orders" in the
+// default tenant, "acme/orders" in tenant acme), or nil when the snapshot
+// has none.
 func (s *Snapshot) API(name string) *API {
 	for _, a := range s.APIs {
-		if a.Name == name {
+		if a.ID == name {
 			return a
 		}
 	}

@@ -73,13 +73,15 @@ func (c *compiler) listener(path string, l config.Listener, apis []config.API) {
 			if !a.needsCert {
 				continue
 			}
-			switch {
-			case a.Host == "":
-				cc.all = true
-			case strings.HasPrefix(a.Host, "*."):
-				cc.wildcard[a.Host[2:]] = true
-			default:
-				cc.hosts[a.Host] = true
+			for _, h := range a.hosts {
+				switch {
+				case h == "":
+					cc.all = true
+				case strings.HasPrefix(h, "*."):
+					cc.wildcard[h[2:]] = true
+				default:
+					cc.hosts[h] = true
+				}
 			}
 		}
 	case config.ClientCertRequire:
@@ -141,7 +143,7 @@ func (c *compiler) listener(path string, l config.Listener, apis []config.API) {
 		Name:         l.Name,
 		Static:       static,
 		certs:        cc,
-		Router:       newRouter(served),
+		Router:       newRouter(served, c.tenantRoutes()),
 		MaxBodyBytes: int64(l.Limits.MaxBodyBytes),
 	}
 }

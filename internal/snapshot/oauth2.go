@@ -32,7 +32,7 @@ func (c *compiler) oauth2(path string, a config.API) auth.Authenticator {
 		RequiredClaims:     o.RequiredClaims,
 		Scopes:             o.Scopes,
 		RequireBoundTokens: o.RequireBoundTokens,
-		ClientApplications: c.clientApplication,
+		ClientApplications: c.sc.clientApplication,
 		Now:                c.o.Now,
 		Logger:             c.o.Logger,
 	}
@@ -108,10 +108,10 @@ func (c *compiler) providerClient(path string, is config.TokenIssuer) *http.Clie
 	}
 }
 
-// clientApplication maps a token's client_id to the application that
-// registered it.
-func (c *compiler) clientApplication(clientID string) (string, bool) {
-	app, ok := c.clientApps[clientID]
+// clientApplication maps a token's client_id to the tenant's application
+// that registered it.
+func (sc *scope) clientApplication(clientID string) (string, bool) {
+	app, ok := sc.clientApps[clientID]
 	return app, ok
 }
 
@@ -169,7 +169,7 @@ func (c *compiler) authorizationServer(f config.File) {
 			continue
 		}
 		cp := fmt.Sprintf("applications[%d].oauth2", i)
-		cl := authserver.Client{ID: o.ClientID, Application: app.ID, SecretHashes: o.SecretHashes, Scopes: o.Scopes, BindTokens: o.BindTokens}
+		cl := authserver.Client{ID: o.ClientID, Application: config.Qualify(app.Tenant, app.ID), SecretHashes: o.SecretHashes, Scopes: o.Scopes, BindTokens: o.BindTokens}
 		for _, m := range o.AuthMethods {
 			cl.Methods = append(cl.Methods, authserver.ClientAuthMethod(m))
 		}
@@ -275,7 +275,7 @@ func subscriptionScopes(f config.File) func(string) []string {
 	planScopes := map[string][]string{}
 	limited := false
 	for _, pl := range f.Plans {
-		planScopes[pl.Name] = pl.Scopes
+		planScopes[config.Qualify(pl.Tenant, pl.Name)] = pl.Scopes
 		limited = limited || len(pl.Scopes) > 0
 	}
 	if !limited {
@@ -284,7 +284,7 @@ func subscriptionScopes(f config.File) func(string) []string {
 	own := map[string][]string{}
 	for _, a := range f.Applications {
 		if a.OAuth2 != nil {
-			own[a.ID] = a.OAuth2.Scopes
+			own[config.Qualify(a.Tenant, a.ID)] = a.OAuth2.Scopes
 		}
 	}
 	granted := map[string][]string{}
@@ -292,13 +292,14 @@ func subscriptionScopes(f config.File) func(string) []string {
 		if s.State == "suspended" {
 			continue
 		}
-		scopes := planScopes[s.Plan]
+		app := config.Qualify(s.Tenant, s.Application)
+		scopes := planScopes[config.Qualify(s.Tenant, s.Plan)]
 		if len(scopes) == 0 {
-			scopes = own[s.Application]
+			scopes = own[app]
 		}
 		for _, sc := range scopes {
-			if !slices.Contains(granted[s.Application], sc) {
-				granted[s.Application] = append(granted[s.Application], sc)
+			if !slices.Contains(granted[app], sc) {
+				granted[app] = append(granted[app], sc)
 			}
 		}
 	}

@@ -1,7 +1,7 @@
 package snapshot
 
 import (
-	"fmt"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -66,15 +66,12 @@ func (c *compiler) policies(path string, a config.API, f config.File) *apiPolici
 	if a.RateLimit != nil {
 		apiRules = append(apiRules, policy.Rule{Name: "api", Scope: policy.ScopeAPI, Limit: limitOf(a.RateLimit)})
 	}
-	plans := map[string]config.Plan{}
-	for _, pl := range f.Plans {
-		plans[pl.Name] = pl
-	}
-	p.appIP, p.appRules = c.applicationPolicies(f)
+	sc := c.sc
+	p.appIP, p.appRules = sc.appIP, sc.appRules
 	p.plans = len(a.Plans) > 0
 	p.subs = map[string]*subscription{}
-	for _, s := range c.subscriptionsOf(f)[a.Name] {
-		pl := plans[s.Plan]
+	for _, s := range sc.subsByAPI[a.Name] {
+		pl := sc.plans[s.Plan]
 		sub := &subscription{suspended: s.State == "suspended", rules: append([]policy.Rule(nil), p.appRules[s.Application]...)}
 		if pl.RateLimit != nil {
 			sub.rules = append(sub.rules, policy.Rule{Name: pl.Name, Scope: policy.ScopeApplication, Limit: limitOf(pl.RateLimit)})
@@ -95,43 +92,9 @@ func (c *compiler) policies(path string, a config.API, f config.File) *apiPolici
 		}
 	}
 	if len(apiRules) > 0 || len(p.appRules) > 0 || len(p.subs) > 0 {
-		p.limiter = policy.NewRateLimiter(a.Name, apiRules, nil, c.o.Counter, c.o.Quotas)
+		p.limiter = policy.NewRateLimiter(config.Qualify(a.Tenant, a.Name), apiRules, nil, c.o.Counter, c.o.Quotas)
 	}
 	return p
-}
-
-// subscriptionsOf groups the subscriptions by API, once per snapshot.
-func (c *compiler) subscriptionsOf(f config.File) map[string][]config.Subscription {
-	if c.subsByAPI == nil {
-		c.subsByAPI = map[string][]config.Subscription{}
-		for _, s := range f.Subscriptions {
-			c.subsByAPI[s.API] = append(c.subsByAPI[s.API], s)
-		}
-	}
-	return c.subsByAPI
-}
-
-// applicationPolicies compiles every application's IP rules and own rate
-// limit once per snapshot; all APIs share the result.
-func (c *compiler) applicationPolicies(f config.File) (map[string]*policy.IPRules, map[string][]policy.Rule) {
-	if c.appIP != nil {
-		return c.appIP, c.appRules
-	}
-	c.appIP, c.appRules = map[string]*policy.IPRules{}, map[string][]policy.Rule{}
-	for i, app := range f.Applications {
-		if app.IP != nil {
-			r, err := policy.NewIPRules(app.IP.Allow, app.IP.Deny)
-			if err != nil {
-				c.add(fmt.Sprintf("applications[%d].ip", i), "%v", err)
-				continue
-			}
-			c.appIP[app.ID] = r
-		}
-		if app.RateLimit != nil {
-			c.appRules[app.ID] = []policy.Rule{{Name: "application", Scope: policy.ScopeApplication, Limit: limitOf(app.RateLimit)}}
-		}
-	}
-	return c.appIP, c.appRules
 }
 
 func headerRules(rules []config.HeaderRule) (*policy.HeaderRules, error) {
@@ -169,8 +132,8 @@ func (p *apiPolicies) beforeAuth(w http.ResponseWriter, r *http.Request) (bool, 
 // afterAuth runs the stages that need the caller's application: its IP
 // rules, the subscription check and rate limits (which set the RateLimit
 // headers on w).
-func (p *apiPolicies) afterAuth(w http.ResponseWriter, r *http.Request, api string, pr *auth.Principal, now time.Time) error {
-	app := ""
+func (p *apiPolicies) afterAuth(w http.ResponseWriter, r *http.Request, api string, x *Exchange, now time.Time) error {
+	app, pr := "", x.Principal
 	if pr != nil {
 		app = pr.Application
 	}
@@ -198,7 +161,17 @@ func (p *apiPolicies) afterAuth(w http.ResponseWriter, r *http.Request, api stri
 	if sub != nil {
 		rules, quotas = sub.rules, sub.quotas
 	}
-	return p.limiter.CheckWith(w.Header(), rules, quotas, policy.Key{API: api, Application: app, ClientIP: clientIP(r.RemoteAddr)}, now)
+	err := p.limiter.CheckWith(w.Header(), rules, quotas, policy.Key{API: api, Application: app, ClientIP: clientIP(r.RemoteAddr)}, now)
+	x.RateLimit = RateLimitAllowed
+	var pe *problem.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &pe) && pe.Code == problem.CodeQuotaExceeded:
+		x.RateLimit = RateLimitQuota
+	default:
+		x.RateLimit = RateLimitLimited
+	}
+	return err
 }
 
 func clientIP(remoteAddr string) string {

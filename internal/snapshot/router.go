@@ -8,37 +8,86 @@ import (
 // method. It is built once per snapshot and only read afterwards, so it is
 // safe for concurrent use. A lookup costs one map probe per path segment,
 // whatever the number of APIs.
+//
+// Tenants are resolved on the way: a host that belongs to a tenant serves
+// only that tenant's APIs (no fall-back to APIs for any host), and a path
+// under a tenant's prefix never falls back to a shorter prefix outside it.
 type Router struct {
 	exact    map[string]prefixes // by host
 	wildcard map[string]prefixes // by the suffix after "*."
 	anyHost  prefixes
+	// claimed and claimedWild are the hosts (exact, and wildcard suffixes)
+	// that belong to a tenant.
+	claimed     map[string]bool
+	claimedWild map[string]bool
 }
 
 // prefixes maps a normalized path prefix to the APIs that share it (they
-// differ by method).
+// differ by method). A tenant's prefix ends in the boundary marker.
 type prefixes map[string][]*API
 
-func newRouter(apis []*API) *Router {
-	r := &Router{exact: map[string]prefixes{}, wildcard: map[string]prefixes{}, anyHost: prefixes{}}
+// boundary marks a tenant's path prefix: matching stops there.
+var boundary = &API{Name: "tenant boundary"}
+
+// tenantRoute is where one tenant is resolved: its hosts (empty: any host)
+// and path prefix ("" for none).
+type tenantRoute struct {
+	hosts  []string
+	prefix string
+}
+
+func newRouter(apis []*API, tenants []tenantRoute) *Router {
+	r := &Router{exact: map[string]prefixes{}, wildcard: map[string]prefixes{}, anyHost: prefixes{},
+		claimed: map[string]bool{}, claimedWild: map[string]bool{}}
 	for _, a := range apis {
-		var p prefixes
-		switch h := a.Host; {
-		case h == "":
-			p = r.anyHost
-		case strings.HasPrefix(h, "*."):
-			if r.wildcard[h[2:]] == nil {
-				r.wildcard[h[2:]] = prefixes{}
-			}
-			p = r.wildcard[h[2:]]
-		default:
-			if r.exact[h] == nil {
-				r.exact[h] = prefixes{}
-			}
-			p = r.exact[h]
+		hosts := a.hosts
+		if len(hosts) == 0 {
+			hosts = []string{""}
 		}
-		p[a.prefix] = append(p[a.prefix], a)
+		for _, h := range hosts {
+			p := r.bucket(h)
+			p[a.prefix] = append(p[a.prefix], a)
+		}
+	}
+	for _, t := range tenants {
+		for _, h := range t.hosts {
+			if s, ok := strings.CutPrefix(h, "*."); ok {
+				r.claimedWild[s] = true
+			} else {
+				r.claimed[h] = true
+			}
+		}
+		if t.prefix == "" {
+			continue
+		}
+		hosts := t.hosts
+		if len(hosts) == 0 {
+			hosts = []string{""}
+		}
+		for _, h := range hosts {
+			p := r.bucket(h)
+			p[t.prefix] = append(p[t.prefix], boundary)
+		}
 	}
 	return r
+}
+
+// bucket returns the prefixes for host ("" for any host), creating them.
+func (r *Router) bucket(h string) prefixes {
+	switch {
+	case h == "":
+		return r.anyHost
+	case strings.HasPrefix(h, "*."):
+		if r.wildcard[h[2:]] == nil {
+			r.wildcard[h[2:]] = prefixes{}
+		}
+		return r.wildcard[h[2:]]
+	default:
+		if r.exact[h] == nil {
+			r.exact[h] = prefixes{}
+		}
+		return r.exact[h]
+	}
 }
 
 // Match returns the API serving host (lower-case, without port), path and
@@ -46,25 +95,39 @@ func newRouter(apis []*API) *Router {
 // host"; within one, the longest path prefix wins. If some API matches host
 // and path but not the method, Match returns nil and methodMismatch true.
 func (r *Router) Match(host, path, method string) (api *API, methodMismatch bool) {
+	claimed := r.claimed[host]
 	if p, ok := r.exact[host]; ok {
-		if a, mm := p.match(path, method); a != nil {
+		a, mm, stop := p.match(path, method)
+		if a != nil {
 			return a, false
-		} else if mm {
-			methodMismatch = true
+		}
+		methodMismatch = methodMismatch || mm
+		if stop {
+			return nil, methodMismatch
 		}
 	}
 	if len(r.wildcard) > 0 {
 		if i := strings.IndexByte(host, '.'); i > 0 {
-			if p, ok := r.wildcard[host[i+1:]]; ok {
-				if a, mm := p.match(path, method); a != nil {
+			suffix := host[i+1:]
+			claimed = claimed || r.claimedWild[suffix]
+			if p, ok := r.wildcard[suffix]; ok {
+				a, mm, stop := p.match(path, method)
+				if a != nil {
 					return a, false
-				} else if mm {
-					methodMismatch = true
+				}
+				methodMismatch = methodMismatch || mm
+				if stop {
+					return nil, methodMismatch
 				}
 			}
 		}
 	}
-	a, mm := r.anyHost.match(path, method)
+	if claimed {
+		// The host belongs to a tenant: another tenant's APIs (those for
+		// any host) must not answer for it.
+		return nil, methodMismatch
+	}
+	a, mm, _ := r.anyHost.match(path, method)
 	if a != nil {
 		return a, false
 	}
@@ -72,21 +135,24 @@ func (r *Router) Match(host, path, method string) (api *API, methodMismatch bool
 }
 
 // match tries path, then each shorter whole-segment prefix of it, down to
-// "/": "/a/b/c" tries "/a/b/c", "/a/b", "/a", "/".
-func (p prefixes) match(path, method string) (*API, bool) {
+// "/": "/a/b/c" tries "/a/b/c", "/a/b", "/a", "/". It stops (stop true) at
+// a tenant's prefix.
+func (p prefixes) match(path, method string) (api *API, mismatch, stop bool) {
 	if len(p) == 0 {
-		return nil, false
+		return nil, false, false
 	}
-	mismatch := false
 	for {
 		for _, a := range p[path] {
+			if a == boundary {
+				return nil, mismatch, true
+			}
 			if a.allowsMethod(method) {
-				return a, false
+				return a, false, false
 			}
 			mismatch = true
 		}
 		if path == "/" || path == "" {
-			return nil, mismatch
+			return nil, mismatch, false
 		}
 		i := strings.LastIndexByte(path, '/')
 		if i <= 0 {

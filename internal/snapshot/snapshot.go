@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keymaterial"
 	"github.com/portcullis/portcullis/internal/policy"
+	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/trust"
 	"github.com/portcullis/portcullis/internal/upstream"
 )
@@ -90,13 +91,24 @@ type ListenerStatic struct {
 
 // API is the compiled form of one API.
 type API struct {
-	Name        string
-	Host        string
-	prefix      string
-	methods     []string
-	stripPrefix bool
-	listeners   []string
-	Upstream    *upstream.Upstream
+	// Name is the API's name within its tenant.
+	Name string
+	// Tenant owns the API; ID is its gateway-wide name (config.Qualify),
+	// used in metrics, logs and limit keys.
+	Tenant string
+	ID     string
+	// hosts are where the API is served ("" for any host) and prefix its
+	// path prefix, the tenant's prefix (tenantPrefix) included.
+	hosts        []string
+	prefix       string
+	tenantPrefix string
+	// clientTenants maps OAuth2 client ids to their tenant, to refuse
+	// tokens of another tenant's clients.
+	clientTenants map[string]string
+	methods       []string
+	stripPrefix   bool
+	listeners     []string
+	Upstream      *upstream.Upstream
 	// auth is nil for an open API.
 	auth auth.Authenticator
 	// needsCert is true when the API can use a client certificate, so the
@@ -110,10 +122,21 @@ type API struct {
 // Exchange is what a request's run through an API produced, for the access
 // log.
 type Exchange struct {
+	// Tenant is the API's tenant.
+	Tenant string
+	// RateLimit is the rate-limit decision, "" when no limit applied.
+	RateLimit string
 	// Principal is who authenticated (nil for an open API or a rejection).
 	Principal *auth.Principal
 	Upstream  upstream.Result
 }
+
+// Rate-limit decisions, for Exchange.RateLimit and the metrics.
+const (
+	RateLimitAllowed = "allowed"
+	RateLimitLimited = "limited"
+	RateLimitQuota   = "quota"
+)
 
 // NeedsClientCert reports whether the API can authenticate with a client
 // certificate, so the connection's handshake must have requested one.
@@ -140,6 +163,7 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, x *Exchange) error {
 	// First, on every API: nothing after this may see a client's forged
 	// certificate header, and only the verified chain is forwarded.
 	auth.StripForwardedCertHeaders(r.Header)
+	x.Tenant = a.Tenant
 	pol := a.policies
 	if handled, err := pol.beforeAuth(w, r); handled || err != nil {
 		return err
@@ -150,6 +174,13 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, x *Exchange) error {
 			return err
 		}
 		x.Principal = p
+		if p.ClientID != "" && p.Application == "" {
+			if t, ok := a.clientTenants[p.ClientID]; ok && t != a.Tenant {
+				return &problem.Error{Code: problem.CodeOAuth2TenantMismatch, Detail: "The access token was issued to a client of another tenant.",
+					Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token", error_description="token of another tenant"`}},
+					Log:    []any{"client_id", p.ClientID, "client_tenant", t, "reason", "token of another tenant's client", "fix", "call this API with a token of one of its own tenant's applications"}}
+			}
+		}
 		if len(p.Chain) > 0 {
 			switch a.forward {
 			case config.ForwardRFC9440:
@@ -159,7 +190,7 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, x *Exchange) error {
 			}
 		}
 	}
-	if err := pol.afterAuth(w, r, a.Name, x.Principal, a.now()); err != nil {
+	if err := pol.afterAuth(w, r, a.ID, x, a.now()); err != nil {
 		return err
 	}
 	if pol.reqHdr != nil || pol.respHdr != nil || pol.cors != nil {
@@ -171,10 +202,16 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, x *Exchange) error {
 			w = &responseRules{ResponseWriter: w, r: r, rules: pol.respHdr, cors: pol.cors, v: v}
 		}
 	}
-	if a.stripPrefix && a.prefix != "/" {
-		r.URL.Path = stripped(r.URL.Path, a.prefix)
+	// The tenant's prefix never goes upstream; the API's own prefix goes
+	// unless the API strips it.
+	strip := a.tenantPrefix
+	if a.stripPrefix {
+		strip = a.prefix
+	}
+	if strip != "" && strip != "/" {
+		r.URL.Path = stripped(r.URL.Path, strip)
 		if r.URL.RawPath != "" {
-			r.URL.RawPath = stripped(r.URL.RawPath, a.prefix)
+			r.URL.RawPath = stripped(r.URL.RawPath, strip)
 		}
 	}
 	return a.Upstream.Forward(w, r, &x.Upstream)
@@ -259,19 +296,19 @@ type Options struct {
 }
 
 type compiler struct {
-	o            Options
-	cfg          config.File
-	probs        config.Problems
-	snap         *Snapshot
-	trust        map[string]*keymaterial.TrustSet
-	sets         map[string]*trust.Set
-	apps         []config.Application
-	applications *auth.Applications
-	clientApps   map[string]string
-	appIP        map[string]*policy.IPRules
-	appRules     map[string][]policy.Rule
-	subsByAPI    map[string][]config.Subscription
-	apiKeys      map[config.APIKeyPolicy]*auth.APIKeyAuth
+	o     Options
+	cfg   config.File
+	probs config.Problems
+	snap  *Snapshot
+	trust map[string]*keymaterial.TrustSet
+	sets  map[string]*trust.Set
+	// scopes hold each tenant's applications, plans and subscriptions;
+	// sc is the one of the API being compiled.
+	scopes map[string]*scope
+	sc     *scope
+	// clientTenants maps every OAuth2 client id to its application's
+	// tenant, so an API refuses tokens of another tenant's clients.
+	clientTenants map[string]string
 
 	authServer          *authserver.Server
 	authServerListeners []string
@@ -309,7 +346,7 @@ func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
 	if o.Quotas == nil {
 		o.Quotas = policy.NewMemoryQuotas()
 	}
-	c := &compiler{o: o, cfg: f, trust: map[string]*keymaterial.TrustSet{}, sets: map[string]*trust.Set{}, apiKeys: map[config.APIKeyPolicy]*auth.APIKeyAuth{}, snap: &Snapshot{
+	c := &compiler{o: o, cfg: f, trust: map[string]*keymaterial.TrustSet{}, sets: map[string]*trust.Set{}, snap: &Snapshot{
 		Listeners:       map[string]*Listener{},
 		Warnings:        config.Warnings(f),
 		AccessLog:       f.Log.AccessLog == nil || *f.Log.AccessLog,
@@ -321,7 +358,7 @@ func Compile(f config.File, o Options) (*Snapshot, config.Problems) {
 		c.trustStore(name, ts)
 		c.trustSet(name, ts)
 	}
-	c.compileApplications(f.Applications)
+	c.compileScopes(f)
 	c.authorizationServer(f)
 	for i, a := range f.APIs {
 		c.api(fmt.Sprintf("apis[%d]", i), a)
@@ -354,6 +391,9 @@ func (c *compiler) trustStore(name string, ts config.TrustStore) {
 	for i, s := range ts.Truststores {
 		pw := c.secret(fmt.Sprintf("%s.truststores[%d].password_env", path, i), s.PasswordEnv, s.PasswordFile)
 		src.Truststores = append(src.Truststores, keymaterial.StoreRef{Path: c.file(s.Path), Password: pw})
+	}
+	for _, in := range ts.Inline {
+		src.Inline = append(src.Inline, keymaterial.InlinePEM{Name: in.Name, Data: []byte(in.PEM)})
 	}
 	if len(c.probs) > before {
 		return
@@ -401,9 +441,10 @@ func (c *compiler) identity(path string, k config.KeySource) *keymaterial.Identi
 }
 
 func (c *compiler) api(path string, a config.API) {
+	c.sc = c.scope(a.Tenant)
 	u := a.Upstream
 	opts := upstream.Options{
-		API:                   a.Name,
+		API:                   config.Qualify(a.Tenant, a.Name),
 		ConnectTimeout:        u.ConnectTimeout,
 		TLSHandshakeTimeout:   u.TLSHandshakeTimeout,
 		ResponseHeaderTimeout: u.ResponseTimeout,
@@ -464,20 +505,28 @@ func (c *compiler) api(path string, a config.API) {
 			return
 		}
 	}
-	methods := a.Match.Methods
+	hosts, prefix := c.cfg.Route(a)
+	for i, h := range hosts {
+		hosts[i] = strings.ToLower(h)
+	}
+	tenant, _ := c.cfg.Tenant(a.Tenant)
 	c.snap.APIs = append(c.snap.APIs, &API{
-		policies:    pol,
-		now:         c.o.Now,
-		auth:        au,
-		needsCert:   a.Auth.Uses("mtls") || (a.Auth.Uses("oauth2") && a.OAuth2 != nil && a.OAuth2.RequireBoundTokens),
-		forward:     a.ForwardClientCert,
-		Name:        a.Name,
-		Host:        strings.ToLower(a.Match.Host),
-		prefix:      normalizePrefix(a.Match.PathPrefix),
-		methods:     methods,
-		stripPrefix: a.StripPrefix,
-		listeners:   a.Listeners,
-		Upstream:    up,
+		policies:      pol,
+		now:           c.o.Now,
+		auth:          au,
+		needsCert:     a.Auth.Uses("mtls") || (a.Auth.Uses("oauth2") && a.OAuth2 != nil && a.OAuth2.RequireBoundTokens),
+		forward:       a.ForwardClientCert,
+		Name:          a.Name,
+		Tenant:        tenant.Name,
+		ID:            config.Qualify(a.Tenant, a.Name),
+		hosts:         hosts,
+		prefix:        prefix,
+		tenantPrefix:  normalizePrefix(tenant.PathPrefix),
+		clientTenants: c.clientTenants,
+		methods:       a.Match.Methods,
+		stripPrefix:   a.StripPrefix,
+		listeners:     a.Listeners,
+		Upstream:      up,
 	})
 }
 
