@@ -105,6 +105,12 @@ func TestMetricsAndHealthOnAdminListener(t *testing.T) {
 		`portcullis_reloads_total{result="ok"} 1`,
 		`portcullis_certificate_expiry_seconds{`,
 		`portcullis_upstream_duration_seconds_count{api="api-a"} 3`,
+		// One client connection (keep-alive), one upstream connection, kept
+		// across the reload.
+		`portcullis_tls_handshakes_total{hop="client→gateway",resumed="false",version="TLS 1.3"} 1`,
+		`portcullis_upstream_connections{api="api-a",state="active"} 1`,
+		`portcullis_upstream_connections{api="api-a",state="draining"} 0`,
+		`portcullis_upstream_connections_opened_total{api="api-a"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)

@@ -136,6 +136,17 @@ func (c *serveCmd) Run(g *globals) error {
 	srv := server.New(log, slog.New(slog.NewJSONHandler(g.stdout, nil)))
 	logWarnings(log, c.Config, snap)
 	metrics := telemetry.NewMetrics()
+	metrics.RegisterGaugeFunc("portcullis_upstream_connections", "Open upstream connections, by API and pool state (active, or draining after its TLS identity changed).",
+		[]string{"api", "state"}, func(emit func(float64, ...string)) {
+			pools.Conns(func(api string, active, draining int64) {
+				emit(float64(active), api, "active")
+				emit(float64(draining), api, "draining")
+			})
+		})
+	metrics.RegisterFunc("portcullis_upstream_connections_opened_total", "Upstream connections opened (TCP connect plus, for https targets, a TLS handshake), by API.",
+		[]string{"api"}, func(emit func(float64, ...string)) {
+			pools.Dials(func(api string, n uint64) { emit(float64(n), api) })
+		})
 	metrics.SetLogger(log)
 	health := telemetry.NewHealth("snapshot", "listeners")
 	var expiry *telemetry.ExpiryWatch

@@ -32,23 +32,38 @@ func (h *handshakeLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// connClosed is the listener's http.Server.ConnState hook. net/http reports
-// a failed handshake only as text, but the *tls.Conn keeps the typed error
-// (with the client's certificate chain when verification failed) and
-// Handshake returns it again; on a connection whose handshake succeeded it
-// returns nil after one atomic load, so the hook costs nothing on the
-// request path.
-func (s *Server) connClosed(listener string) func(net.Conn, http.ConnState) {
+// connState is the listener's http.Server.ConnState hook. A connection's
+// first request (StateActive after StateNew) proves its handshake
+// completed, which is counted by TLS version and resumption. net/http
+// reports a failed handshake only as text, but the *tls.Conn keeps the
+// typed error (with the client's certificate chain when verification
+// failed) and Handshake returns it again at StateClosed; on a connection
+// whose handshake succeeded it returns nil after one atomic load. Later
+// requests on a connection cost one map probe of a key that is absent.
+func (s *Server) connState(listener string) func(net.Conn, http.ConnState) {
 	return func(c net.Conn, st http.ConnState) {
-		if st != http.StateClosed {
-			return
-		}
 		tc, ok := c.(*tls.Conn)
 		if !ok {
 			return
 		}
-		if err := tc.Handshake(); err != nil {
-			s.handshakeFailed(listener, tc, err)
+		switch st {
+		case http.StateNew:
+			if s.metrics != nil {
+				s.fresh.Store(tc, struct{}{})
+			}
+		case http.StateActive:
+			if _, first := s.fresh.LoadAndDelete(tc); first {
+				cs := tc.ConnectionState()
+				s.metrics.TLSHandshake("client→gateway", tls.VersionName(cs.Version), cs.DidResume)
+			}
+		case http.StateClosed, http.StateHijacked:
+			s.fresh.Delete(tc)
+			if st == http.StateHijacked {
+				return
+			}
+			if err := tc.Handshake(); err != nil {
+				s.handshakeFailed(listener, tc, err)
+			}
 		}
 	}
 }

@@ -25,6 +25,9 @@ type Server struct {
 	tracer  *telemetry.Tracer
 	// handshakeLimit bounds the warnings about failed client handshakes.
 	handshakeLimit *logLimiter
+	// fresh holds the TLS connections accepted whose first request has
+	// not arrived yet, to count each completed handshake once.
+	fresh sync.Map
 
 	mu      sync.Mutex
 	servers []*http.Server
@@ -199,7 +202,7 @@ func (s *Server) httpsServer(name string, st snapshot.ListenerStatic) *http.Serv
 		IdleTimeout:       st.IdleTimeout,
 		MaxHeaderBytes:    st.MaxHeaderBytes,
 		ErrorLog:          log.New(&handshakeLog{s: s, listener: name}, "", 0),
-		ConnState:         s.connClosed(name),
+		ConnState:         s.connState(name),
 		TLSConfig: &tls.Config{
 			// Every handshake takes the current snapshot's configuration, so
 			// new certificates apply without closing existing connections.

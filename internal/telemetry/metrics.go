@@ -48,6 +48,7 @@ type Metrics struct {
 	requestDuration  *prometheus.HistogramVec
 	upstreamDuration *prometheus.HistogramVec
 	handshakeFails   *prometheus.CounterVec
+	handshakes       *prometheus.CounterVec
 	reloads          *prometheus.CounterVec
 	lastReloadOK     prometheus.Gauge
 	lastReloadTime   prometheus.Gauge
@@ -104,6 +105,10 @@ func NewMetrics() *Metrics {
 			Name: "portcullis_tls_handshake_failures_total",
 			Help: "Failed TLS handshakes, by hop (downstream or upstream) and reason.",
 		}, []string{"hop", "reason"}),
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_tls_handshakes_total",
+			Help: "Completed TLS handshakes, by hop, TLS version and whether the session was resumed.",
+		}, []string{"hop", "version", "resumed"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_reloads_total",
 			Help: "Configuration reloads, by result (ok or failed).",
@@ -133,7 +138,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.requestDuration, m.upstreamDuration,
-		m.handshakeFails, m.reloads, m.lastReloadOK, m.lastReloadTime,
+		m.handshakeFails, m.handshakes, m.reloads, m.lastReloadOK, m.lastReloadTime,
 		m.rateLimit, m.certs,
 	)
 	return m
@@ -250,6 +255,16 @@ func (m *Metrics) TLSHandshakeFailure(hop, reason string) {
 	m.handshakeFails.WithLabelValues(validLabel(orNone(hop)), validLabel(orNone(reason))).Inc()
 }
 
+// TLSHandshake counts one completed handshake on hop, with its TLS version
+// name ("TLS 1.3") and whether the session was resumed.
+func (m *Metrics) TLSHandshake(hop, version string, resumed bool) {
+	r := "false"
+	if resumed {
+		r = "true"
+	}
+	m.handshakes.WithLabelValues(validLabel(orNone(hop)), validLabel(orNone(version)), r).Inc()
+}
+
 // Reload counts one configuration reload; a successful one also sets
 // portcullis_config_last_reload_success_timestamp_seconds to now.
 func (m *Metrics) Reload(ok bool) {
@@ -279,6 +294,16 @@ func (m *Metrics) RateLimitDecision(api, result string) {
 // character set ([a-zA-Z_:][a-zA-Z0-9_:]*), or a name that clashes with
 // another metric.
 func (m *Metrics) RegisterFunc(name, help string, labels []string, collect func(emit func(value float64, labelValues ...string))) {
+	m.registerFunc(name, help, labels, prometheus.CounterValue, collect)
+}
+
+// RegisterGaugeFunc is RegisterFunc for a gauge family: values that go up
+// and down, such as open connections.
+func (m *Metrics) RegisterGaugeFunc(name, help string, labels []string, collect func(emit func(value float64, labelValues ...string))) {
+	m.registerFunc(name, help, labels, prometheus.GaugeValue, collect)
+}
+
+func (m *Metrics) registerFunc(name, help string, labels []string, kind prometheus.ValueType, collect func(emit func(value float64, labelValues ...string))) {
 	// Keep to the classic character set so every scraper can read the
 	// names, whatever client_golang's default validation allows.
 	if !model.LegacyValidation.IsValidMetricName(name) {
@@ -292,7 +317,7 @@ func (m *Metrics) RegisterFunc(name, help string, labels []string, collect func(
 	m.funcsMu.Lock()
 	defer m.funcsMu.Unlock()
 	if fc, ok := m.funcs[name]; ok {
-		if fc.help != help || !slices.Equal(fc.labels, labels) {
+		if fc.help != help || !slices.Equal(fc.labels, labels) || fc.kind != kind {
 			panic(fmt.Sprintf("telemetry: metric %q registered again with different help or labels", name))
 		}
 		fc.collect.Store(&collect)
@@ -300,6 +325,7 @@ func (m *Metrics) RegisterFunc(name, help string, labels []string, collect func(
 	}
 	fc := &funcCollector{
 		desc:   prometheus.NewDesc(name, help, labels, nil),
+		kind:   kind,
 		help:   help,
 		labels: slices.Clone(labels),
 	}
@@ -311,6 +337,7 @@ func (m *Metrics) RegisterFunc(name, help string, labels []string, collect func(
 // funcCollector reports the counters produced by a RegisterFunc callback.
 type funcCollector struct {
 	desc    *prometheus.Desc
+	kind    prometheus.ValueType
 	help    string
 	labels  []string
 	collect atomic.Pointer[func(emit func(float64, ...string))]
@@ -321,7 +348,7 @@ func (f *funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
 func (f *funcCollector) Collect(ch chan<- prometheus.Metric) {
 	collect := *f.collect.Load()
 	collect(func(v float64, lvs ...string) {
-		mt, err := prometheus.NewConstMetric(f.desc, prometheus.CounterValue, v, lvs...)
+		mt, err := prometheus.NewConstMetric(f.desc, f.kind, v, lvs...)
 		if err != nil {
 			mt = prometheus.NewInvalidMetric(f.desc, err)
 		}

@@ -55,6 +55,8 @@ type Pools struct {
 	mu       sync.Mutex
 	active   map[poolKey][]*pool
 	draining map[*pool]struct{}
+	// apiDials counts connections opened per API, across its pools.
+	apiDials map[string]*atomic.Uint64
 }
 
 // NewPools returns an empty Pools.
@@ -62,7 +64,7 @@ func NewPools(o PoolsOptions) *Pools {
 	if o.DrainInterval <= 0 {
 		o.DrainInterval = DefaultDrainInterval
 	}
-	return &Pools{interval: o.DrainInterval, active: map[poolKey][]*pool{}, draining: map[*pool]struct{}{}}
+	return &Pools{interval: o.DrainInterval, active: map[poolKey][]*pool{}, draining: map[*pool]struct{}{}, apiDials: map[string]*atomic.Uint64{}}
 }
 
 // PoolStats is a point-in-time view of a Pools.
@@ -95,6 +97,45 @@ func (ps *Pools) Stats() PoolStats {
 	return s
 }
 
+// Conns reports the open connections per API: emit is called once per API
+// that has a transport, with the connections of its active transports and
+// of those draining (released, their last requests finishing).
+func (ps *Pools) Conns(emit func(api string, active, draining int64)) {
+	type sums struct{ active, draining int64 }
+	by := map[string]*sums{}
+	get := func(api string) *sums {
+		s := by[api]
+		if s == nil {
+			s = &sums{}
+			by[api] = s
+		}
+		return s
+	}
+	ps.mu.Lock()
+	for _, l := range ps.active {
+		for _, p := range l {
+			get(p.key.api).active += p.open.Load()
+		}
+	}
+	for p := range ps.draining {
+		get(p.key.api).draining += p.open.Load()
+	}
+	ps.mu.Unlock()
+	for api, s := range by {
+		emit(api, s.active, s.draining)
+	}
+}
+
+// Dials reports the connections opened per API since NewPools (each is a
+// TCP connect and, for https targets, a TLS handshake).
+func (ps *Pools) Dials(emit func(api string, n uint64)) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for api, n := range ps.apiDials {
+		emit(api, n.Load())
+	}
+}
+
 // handshake is what may differ between holders of one transport without
 // changing its connections' identity. Handshakes read the newest holder's.
 type handshake struct {
@@ -121,6 +162,7 @@ type pool struct {
 	roots   *x509.CertPool
 	holders []*handshake // guarded by owner.mu; the newest is last
 	open    atomic.Int64 // connections dialled and not closed yet
+	dials   *atomic.Uint64
 	idle    time.Duration
 }
 
@@ -199,6 +241,10 @@ func (ps *Pools) acquire(o Options, plan tlsPlan, hs *handshake) *pool {
 	}
 	p := newPool(o, plan, hs, ps)
 	p.key, p.roots, p.holders = k, o.TLS.RootCAs, []*handshake{hs}
+	if ps.apiDials[k.api] == nil {
+		ps.apiDials[k.api] = new(atomic.Uint64)
+	}
+	p.dials = ps.apiDials[k.api]
 	ps.active[k] = append(ps.active[k], p)
 	return p
 }
@@ -259,6 +305,7 @@ func (p *pool) dial(d func(context.Context, string, string) (net.Conn, error)) f
 		}
 		p.open.Add(1)
 		p.owner.dials.Add(1)
+		p.dials.Add(1)
 		return &countedConn{Conn: c, p: p}, nil
 	}
 }
