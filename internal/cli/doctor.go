@@ -611,11 +611,15 @@ type doctorCertsCmd struct {
 }
 
 func (c *doctorCertsCmd) Run(g *globals) error {
-	_, snap, err := loadForDoctor(g, c.Config)
+	f, snap, err := loadForDoctor(g, c.Config)
 	if err != nil {
 		return err
 	}
 	defer snap.Close()
+	col, ok := collector(c.Config, f, g.stderr)
+	if !ok {
+		return exitError{ExitFailure}
+	}
 	for _, d := range c.WarnDays {
 		if d <= 0 {
 			fmt.Fprintf(g.stderr, "portcullis: --warn-days takes positive numbers of days, not %d\n", d)
@@ -625,6 +629,9 @@ func (c *doctorCertsCmd) Run(g *globals) error {
 	thresholds := slices.Clone(c.WarnDays)
 	slices.Sort(thresholds)
 	certs := slices.Clone(snap.Certificates)
+	if col != nil {
+		certs = append(certs, col.Certificates...)
+	}
 	slices.SortStableFunc(certs, func(a, b snapshot.CertUse) int {
 		if n := a.Cert.NotAfter.Compare(b.Cert.NotAfter); n != 0 {
 			return n

@@ -150,13 +150,17 @@ func (c *serveCmd) Run(g *globals) error {
 	metrics.SetLogger(log)
 	health := telemetry.NewHealth("snapshot", "listeners")
 	var expiry *telemetry.ExpiryWatch
+	// The collector's certificates are read at start (tracing needs a
+	// restart to change) and reported with every snapshot's.
+	var collectorCerts []snapshot.CertUse
+	inUse := func(s *snapshot.Snapshot) []telemetry.CertInfo { return certInfos(s, collectorCerts) }
 	observe := func(s *snapshot.Snapshot, cfg config.File) {
 		var ids []string
 		for _, a := range cfg.Applications {
 			ids = append(ids, a.ID)
 		}
 		metrics.SetApplications(ids)
-		certs := certInfos(s)
+		certs := inUse(s)
 		metrics.Certificates(certs)
 		if expiry != nil {
 			expiry.Check(certs, time.Now())
@@ -167,6 +171,9 @@ func (c *serveCmd) Run(g *globals) error {
 	col, ok := collector(c.Config, f, g.stderr)
 	if !ok {
 		return exitError{ExitFailure}
+	}
+	if col != nil {
+		collectorCerts = col.Certificates
 	}
 	tracer, err := startTracing(f.Tracing, col, log)
 	if err != nil {
@@ -195,7 +202,7 @@ func (c *serveCmd) Run(g *globals) error {
 		thresholds = telemetry.DefaultExpiryThresholds()
 	}
 	expiry = telemetry.StartExpiryWatch(watchCtx, time.Hour, thresholds, log, func() []telemetry.CertInfo {
-		return certInfos(srv.Snapshot())
+		return inUse(srv.Snapshot())
 	})
 	changes := make(chan struct{}, 1)
 	fw := startFileWatch(c.NoWatch, c.Config, f, log, changes)
@@ -377,9 +384,9 @@ func trimNL(p []byte) []byte {
 
 // certInfos lists the snapshot's certificates for the expiry metrics and
 // warnings.
-func certInfos(s *snapshot.Snapshot) []telemetry.CertInfo {
-	out := make([]telemetry.CertInfo, 0, len(s.Certificates))
-	for _, cu := range s.Certificates {
+func certInfos(s *snapshot.Snapshot, more []snapshot.CertUse) []telemetry.CertInfo {
+	out := make([]telemetry.CertInfo, 0, len(s.Certificates)+len(more))
+	for _, cu := range slices.Concat(s.Certificates, more) {
 		if cu.Cert != nil {
 			out = append(out, telemetry.CertInfoFromX509(cu.Where, cu.Cert))
 		}

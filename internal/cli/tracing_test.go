@@ -206,8 +206,17 @@ tracing:
   headers_env: { X-Api-Key: OTEL_API_KEY }
   timeout: 5s
 `, p.gwCert, p.gwKey, p.caFile, otelCAFile, b.URL, p.clientCert, p.clientKey, b.URL, p.clientCert, p.clientKey, col.URL, p12)
-	g := startGateway(t, writeConfig(t, p.dir, cfg), "OTEL_API_KEY=otel-key-4f1d9a7c2e", "OTEL_P12_PASS="+p12Pass)
+	cfgFile := writeConfig(t, p.dir, cfg)
+	g := startGateway(t, cfgFile, "OTEL_API_KEY=otel-key-4f1d9a7c2e", "OTEL_P12_PASS="+p12Pass)
 	c := clientFor(p)
+
+	// The collector's client certificate is watched for expiry like every
+	// other certificate in use.
+	doctor := exec.Command(binary, "doctor", "certs", "-c", cfgFile)
+	doctor.Env = append(os.Environ(), "OTEL_API_KEY=otel-key-4f1d9a7c2e", "OTEL_P12_PASS="+p12Pass)
+	if out, err := doctor.CombinedOutput(); err != nil || !strings.Contains(string(out), "tracing collector client certificate") {
+		t.Errorf("doctor certs: %v\n%s", err, out)
+	}
 
 	const clientTrace, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	req, _ := http.NewRequest("GET", "https://"+g.addr+"/a/hello", nil)

@@ -151,8 +151,9 @@ func (s *Server) Reload(snap *snapshot.Snapshot) error {
 	snap.Activate()
 	old := s.holder.Store(snap)
 	if old != nil {
-		// Idle pooled connections of the old snapshot would never be used
-		// again; busy ones finish their request and are then dropped.
+		// The old snapshot lets go of its upstream pools: a pool the new
+		// snapshot shares (same TLS identity) keeps its connections, one it
+		// does not is drained, its busy connections finishing first.
 		go old.Close()
 	}
 	return nil

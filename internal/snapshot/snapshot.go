@@ -239,8 +239,10 @@ func (s *Snapshot) Activate() {
 	}
 }
 
-// Close stops background work and releases the snapshot's idle upstream
-// connections. Requests still in flight on it finish normally.
+// Close stops background work and releases the snapshot's upstream pools:
+// with Options.Pools, a pool another snapshot still holds keeps its
+// connections and one nobody holds is drained; without, idle connections
+// are closed. Requests still in flight on it finish normally.
 func (s *Snapshot) Close() {
 	for _, t := range s.trustSets {
 		t.Close()

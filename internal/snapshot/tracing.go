@@ -23,6 +23,9 @@ type Collector struct {
 	Headers map[string]string
 	// Timeout bounds one export request.
 	Timeout time.Duration
+	// Certificates are the collector's trust anchors and the gateway's
+	// client certificate for it, for the expiry metrics and warnings.
+	Certificates []CertUse
 }
 
 // CompileCollector reads what f's tracing block needs to reach the
@@ -56,6 +59,7 @@ func CompileCollector(f config.File, o Options) (*Collector, config.Problems) {
 		if t.ClientCertificate != nil {
 			if id := c.identity("tracing.client_certificate", *t.ClientCertificate); id != nil {
 				col.TLSConfig.Certificates = []tls.Certificate{id.Certificate}
+				c.snap.Certificates = append(c.snap.Certificates, CertUse{Where: "tracing collector client certificate", Cert: id.Certificate.Leaf})
 			}
 		}
 	}
@@ -84,5 +88,6 @@ func CompileCollector(f config.File, o Options) (*Collector, config.Problems) {
 	if len(c.probs) > 0 {
 		return nil, c.probs
 	}
+	col.Certificates = c.snap.Certificates
 	return col, nil
 }
