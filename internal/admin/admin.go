@@ -103,6 +103,11 @@ type Options struct {
 	// admin.invalid and the error's text as detail (so it must hold no
 	// secrets). serve uses it to refuse what the gateway could not serve.
 	Check func(ctx context.Context, p Principal, obj registry.Object) error
+	// Reload, when set, serves POST /admin/v1/reload (admin role): it
+	// reloads the configuration file and the registry as SIGHUP does and
+	// returns the number of APIs served, or an error listing the problems
+	// (no secrets) while the running configuration keeps serving.
+	Reload func(ctx context.Context) (apis int, err error)
 }
 
 // Server is the admin API. It is safe for concurrent use.
@@ -114,6 +119,7 @@ type Server struct {
 	log      *slog.Logger
 	onChange func()
 	check    func(context.Context, Principal, registry.Object) error
+	reload   func(context.Context) (int, error)
 	routes   []route
 	openapi  []byte
 	mux      *http.ServeMux
@@ -153,7 +159,7 @@ func New(o Options) (*Server, error) {
 	if o.Store == nil {
 		return nil, fmt.Errorf("%w: the store is required", ErrInvalidOptions)
 	}
-	s := &Server{store: o.Store, now: o.Now, log: o.Logger, onChange: o.OnChange, check: o.Check}
+	s := &Server{store: o.Store, now: o.Now, log: o.Logger, onChange: o.OnChange, check: o.Check, reload: o.Reload}
 	if s.now == nil {
 		s.now = time.Now
 	}

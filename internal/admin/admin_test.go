@@ -448,3 +448,23 @@ func TestStoreUnavailable(t *testing.T) {
 		t.Errorf("the log does not name the cause:\n%s", f.logs.String())
 	}
 }
+
+// TestReload: POST /admin/v1/reload is the admin role's; it reports the
+// APIs now served, or the problems of a rejected configuration.
+func TestReload(t *testing.T) {
+	f := newFixture(t)
+	f.client(nil, "").do("POST", "/admin/v1/reload", nil).problem(t, problem.CodeAdminUnauthenticated, "reload without credentials")
+	f.client(nil, acmeToken).do("POST", "/admin/v1/reload", nil).problem(t, problem.CodeAdminForbidden, "reload by a tenant-admin")
+	if n := f.reloads.Load(); n != 0 {
+		t.Fatalf("refused callers reloaded %d times", n)
+	}
+	got := decodeJSON[reloadBody](t, f.admin().do("POST", "/admin/v1/reload", nil).want(t, 200, "reload"))
+	if got.Result != "reloaded" || got.APIs != 3 {
+		t.Errorf("reload answered %+v", got)
+	}
+	d := f.admin().do("POST", "/admin/v1/reload", nil).problem(t, problem.CodeAdminInvalid, "rejected reload")
+	if !strings.Contains(d.Detail, `plan "platinum" is not defined`) {
+		t.Errorf("detail %q does not name the problem", d.Detail)
+	}
+	f.admin().do("GET", "/admin/v1/reload", nil).problem(t, problem.CodeMethodNotAllowed, "GET reload")
+}

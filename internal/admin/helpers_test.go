@@ -2,11 +2,13 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -45,6 +47,7 @@ type fixture struct {
 	srv     *Server
 	ts      *httptest.Server
 	changes atomic.Int64
+	reloads atomic.Int64
 	logs    *syncBuffer
 	adminCA *testpki.CA
 	alice   *testpki.Leaf
@@ -115,6 +118,12 @@ func newFixtureWith(t *testing.T, store registry.Store) *fixture {
 		},
 		Logger:   slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnChange: func() { f.changes.Add(1) },
+		Reload: func(context.Context) (int, error) {
+			if f.reloads.Add(1) > 1 {
+				return 0, errors.New(`portcullis.yaml:3:5 apis[0].plans[0]: plan "platinum" is not defined`)
+			}
+			return 3, nil
+		},
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

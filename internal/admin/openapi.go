@@ -304,6 +304,10 @@ func schemas() map[string]*oaSchema {
 			"at":          {Type: "string", Format: "date-time"},
 		}, "id", "who", "action", "kind", "name", "at"),
 		"AuditList": list("AuditEntry", "A page of audit entries, newest first."),
+		"ReloadResult": object("A reload that took effect.", map[string]*oaSchema{
+			"result": {Type: "string", Enum: []string{"reloaded"}},
+			"apis":   integer("APIs the new configuration serves.", 0),
+		}, "result", "apis"),
 		"Whoami": object("The authenticated principal.", map[string]*oaSchema{
 			"name":             str("The principal's name, as audit entries record it."),
 			"role":             {Type: "string", Enum: []string{string(RoleAdmin), string(RoleTenantAdmin)}},

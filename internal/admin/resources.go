@@ -429,3 +429,28 @@ func storeProblem(err error) *problem.Error {
 	}
 	return problem.Wrap(problem.CodeInternal, "The request failed unexpectedly; operators: find the request_id in the log.", err)
 }
+
+// reloadBody answers a reload that took effect.
+type reloadBody struct {
+	Result string `json:"result"`
+	APIs   int    `json:"apis"`
+}
+
+// reloadNow rebuilds the gateway's configuration from the file and the
+// registry at once (admin role only): 200 when the new configuration
+// serves, 422 admin.invalid naming its problems when it was rejected and
+// the running one keeps serving.
+func (s *Server) reloadNow(w http.ResponseWriter, r *http.Request) {
+	ex := exchangeOf(r)
+	if ex.principal.Role != RoleAdmin {
+		s.fail(w, r, forbidden(ex.principal, "Reloading the gateway's configuration needs the admin role."))
+		return
+	}
+	apis, err := s.reload(r.Context())
+	if err != nil {
+		s.fail(w, r, problem.Wrap(problem.CodeAdminInvalid, "The configuration was not reloaded; the running one keeps serving: "+err.Error(), err))
+		return
+	}
+	s.log.Info("admin reload", "request_id", ex.id, "principal", ex.principal.Name, "apis", apis)
+	s.writeJSON(w, r, http.StatusOK, reloadBody{Result: "reloaded", APIs: apis})
+}

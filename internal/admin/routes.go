@@ -105,6 +105,15 @@ func (s *Server) routeTable() []route {
 			handle:  s.listAudit,
 		},
 	}
+	if s.reload != nil {
+		rs = append(rs, route{
+			method: http.MethodPost, path: prefix + "/reload", id: "reload", tag: "meta",
+			summary: "Reload the configuration file and the registry now, as SIGHUP does",
+			ok:      map[int]string{http.StatusOK: "ReloadResult"},
+			fails:   []string{problem.CodeAdminForbidden, problem.CodeAdminInvalid},
+			handle:  s.reloadNow,
+		})
+	}
 	for _, k := range kinds() {
 		item := []string{"name"}
 		if k.tenantScoped() {

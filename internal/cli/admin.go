@@ -33,7 +33,7 @@ type adminServer struct {
 // The listener also serves /metrics (Prometheus), /healthz and /readyz
 // without authentication, as scrapers and orchestrators expect; it is bound
 // to loopback by default for that reason. The /admin/v1 API needs a store.
-func startAdmin(f config.File, configPath string, st registry.Store, log *slog.Logger, changed func(), metrics, health http.Handler) (*adminServer, error) {
+func startAdmin(f config.File, configPath string, st registry.Store, log *slog.Logger, changed func(), reload func(context.Context) (int, error), metrics, health http.Handler) (*adminServer, error) {
 	a := f.Admin
 	base := filepath.Dir(configPath)
 	file := func(p string) string {
@@ -97,7 +97,7 @@ func startAdmin(f config.File, configPath string, st registry.Store, log *slog.L
 	mux.Handle("/healthz", health)
 	mux.Handle("/readyz", health)
 	if st != nil {
-		opts := admin.Options{Store: st, Logger: log.With("component", "admin"), OnChange: changed, Check: registryCheck(configPath, st)}
+		opts := admin.Options{Store: st, Logger: log.With("component", "admin"), OnChange: changed, Check: registryCheck(configPath, st), Reload: reload}
 		for _, c := range a.Clients {
 			p := admin.Principal{Role: admin.Role(c.Role), Tenant: c.Tenant}
 			for _, v := range verifiers {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,6 +133,35 @@ apis:
 	}
 	if getPath("/reports/x") != 200 || call("api-key") != 200 {
 		t.Fatal("a refused registry API disturbed the running configuration")
+	}
+
+	// POST /admin/v1/reload reloads now and says whether it took: a broken
+	// file is refused with its problems, and the gateway keeps serving.
+	resp = adminDo("POST", "/admin/v1/reload", adminToken, "")
+	var rr struct {
+		Result string `json:"result"`
+		APIs   int    `json:"apis"`
+	}
+	decodeJSON(t, resp, &rr)
+	if resp.StatusCode != 200 || rr.Result != "reloaded" || rr.APIs != 2 {
+		t.Fatalf("reload: %d %+v", resp.StatusCode, rr)
+	}
+	good, err := os.ReadFile(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgFile, []byte(strings.Replace(string(good), "plans: [gold]", "plans: [platinum]", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resp = adminDo("POST", "/admin/v1/reload", adminToken, "")
+	if d := readProblem(t, resp); resp.StatusCode != 422 || d.Code != "admin.invalid" || !strings.Contains(d.Detail, `plan "platinum" is not defined`) {
+		t.Fatalf("reload of a broken file: %d %+v", resp.StatusCode, d)
+	}
+	if call("api-key") != 200 {
+		t.Fatal("a rejected reload disturbed the running configuration")
+	}
+	if err := os.WriteFile(cfgFile, good, 0o600); err != nil {
+		t.Fatal(err)
 	}
 
 	// Restart: the registry keeps what the admin API created.

@@ -102,7 +102,7 @@ func (c *quickstartCmd) Run(g *globals) error {
 		return tryDemo(files, g.stdout)
 	}
 	printDemoHelp(files, g.stdout)
-	return runUntilSignal(srv, log, sigs, nil, nil, nil)
+	return runUntilSignal(srv, log, sigs, nil, nil, nil, nil)
 }
 
 // demoAPIKey reads the demo application's key, making one on the first run.

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -205,6 +208,7 @@ func (c *serveCmd) Run(g *globals) error {
 		return inUse(srv.Snapshot())
 	})
 	changes := make(chan struct{}, 1)
+	reloads := make(chan reloadRequest)
 	fw := startFileWatch(c.NoWatch, c.Config, f, log, changes)
 	defer fw.stop()
 	if f.Admin != nil {
@@ -213,7 +217,7 @@ func (c *serveCmd) Run(g *globals) error {
 			case changes <- struct{}{}:
 			default: // a rebuild is already pending; it will see this change too
 			}
-		}, metrics.Handler(), health.Handler())
+		}, requestReload(reloads), metrics.Handler(), health.Handler())
 		if err != nil {
 			_ = srv.Shutdown(context.Background())
 			return err
@@ -227,8 +231,8 @@ func (c *serveCmd) Run(g *globals) error {
 			observe(s, cfg)
 		}
 	}
-	return runUntilSignal(srv, log, sigs, changes, reloaded, func() (*snapshot.Snapshot, config.File, error) {
-		nf, next := load(c.Config, &logWriter{log}, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas, Pools: pools}, store)
+	return runUntilSignal(srv, log, sigs, changes, reloads, reloaded, func(out io.Writer) (*snapshot.Snapshot, config.File, error) {
+		nf, next := load(c.Config, out, snapshot.Options{AuthKeyDir: keyDir, Logger: log, Counter: counter, Quotas: quotas, Pools: pools}, store)
 		fw.update(nf, next != nil)
 		if next == nil {
 			return nil, nf, fmt.Errorf("configuration has problems (listed above)")
@@ -244,12 +248,18 @@ func (c *serveCmd) Run(g *globals) error {
 // runUntilSignal serves until SIGTERM or SIGINT, reloading on SIGHUP (and
 // on every registry or watched-file change reported on changes) with reload's
 // snapshot. A failed reload keeps the running snapshot.
-func runUntilSignal(srv *server.Server, log *slog.Logger, sigs <-chan os.Signal, changes <-chan struct{}, reloaded func(bool, *snapshot.Snapshot, config.File), reload func() (*snapshot.Snapshot, config.File, error)) error {
-	doReload := func(why string) {
+func runUntilSignal(srv *server.Server, log *slog.Logger, sigs <-chan os.Signal, changes <-chan struct{}, reqs <-chan reloadRequest, reloaded func(bool, *snapshot.Snapshot, config.File), reload func(out io.Writer) (*snapshot.Snapshot, config.File, error)) error {
+	// doReload rebuilds and swaps the snapshot; the configuration's
+	// problems go to the log and to out.
+	doReload := func(why string, out io.Writer) (int, error) {
 		if reload == nil {
-			return
+			return 0, errors.New("this gateway does not reload")
 		}
-		next, nf, err := reload()
+		var w io.Writer = &logWriter{log}
+		if out != nil {
+			w = io.MultiWriter(w, out)
+		}
+		next, nf, err := reload(w)
 		if err == nil {
 			err = srv.Reload(next)
 			if err != nil {
@@ -261,19 +271,29 @@ func runUntilSignal(srv *server.Server, log *slog.Logger, sigs <-chan os.Signal,
 		}
 		if err != nil {
 			log.Error("reload rejected; the running configuration keeps serving", "trigger", why, "error", err.Error())
-		} else {
-			log.Info("configuration reloaded", "trigger", why, "apis", len(next.APIs))
+			return 0, err
 		}
+		log.Info("configuration reloaded", "trigger", why, "apis", len(next.APIs))
+		return len(next.APIs), nil
 	}
 	for {
 		select {
 		case err := <-srv.Errors():
 			return fmt.Errorf("listener failed: %w", err)
 		case <-changes:
-			doReload("registry or file change")
+			doReload("registry or file change", nil)
+		case req := <-reqs:
+			var problems bytes.Buffer
+			apis, err := doReload("admin API", &problems)
+			if err != nil && problems.Len() > 0 {
+				// The problems themselves, not "listed above".
+				lines := strings.Split(strings.TrimSpace(problems.String()), "\n")
+				err = errors.New(strings.Join(lines, "; "))
+			}
+			req.done <- reloadOutcome{apis: apis, err: err}
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				doReload("SIGHUP")
+				doReload("SIGHUP", nil)
 				continue
 			}
 			log.Info("shutting down: no new connections; waiting for requests in flight", "signal", sig.String(), "grace", srv.Snapshot().ShutdownGrace.String())
@@ -455,4 +475,33 @@ func (fw *fileWatch) stop() {
 
 func watchedFiles(configPath string, f config.File) []string {
 	return append([]string{configPath}, config.Files(f, filepath.Dir(configPath))...)
+}
+
+// reloadRequest asks the serve loop for a reload now and carries its
+// outcome back (the admin API's POST /admin/v1/reload).
+type reloadRequest struct{ done chan reloadOutcome }
+
+type reloadOutcome struct {
+	apis int
+	err  error
+}
+
+// requestReload returns the admin API's reload function: it hands a request
+// to the serve loop, which reloads between its other events, and waits for
+// the outcome or for the client to give up.
+func requestReload(reqs chan<- reloadRequest) func(context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		req := reloadRequest{done: make(chan reloadOutcome, 1)}
+		select {
+		case reqs <- req:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		select {
+		case o := <-req.done:
+			return o.apis, o.err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
 }
