@@ -18,6 +18,7 @@ import (
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/snapshot"
 	"github.com/portcullis/portcullis/internal/telemetry"
+	"github.com/portcullis/portcullis/internal/tlsdiag"
 )
 
 type handler struct {
@@ -162,8 +163,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pe := asProblem(err)
 		code = pe.Code
 		h.logFailure(id, apiName, r, pe)
-		if m := h.s.metrics; m != nil && strings.HasPrefix(code, "upstream.tls.") {
-			m.TLSHandshakeFailure("gateway→upstream", logValue(pe.Log, "reason"))
+		if m := h.s.metrics; m != nil && strings.HasPrefix(code, "upstream.") {
+			if reason := logValue(pe.Log, "reason"); strings.HasPrefix(code, "upstream.tls.") || reason == "handshake_timeout" || reason == "connection_closed" {
+				m.TLSHandshakeFailure(string(tlsdiag.HopUpstream), reason)
+			}
 		}
 		if ex.status == 0 {
 			problem.Write(ex, pe, id)

@@ -103,7 +103,7 @@ func NewMetrics() *Metrics {
 		}, []string{"api"}),
 		handshakeFails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_tls_handshake_failures_total",
-			Help: "Failed TLS handshakes, by hop (downstream or upstream) and reason.",
+			Help: "Failed TLS handshakes, by hop (client→gateway or gateway→upstream) and reason.",
 		}, []string{"hop", "reason"}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_tls_handshakes_total",
@@ -249,8 +249,9 @@ func validLabel(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// TLSHandshakeFailure counts one failed handshake. hop is "downstream" or
-// "upstream"; reason is a stable diagnosis code, never free text.
+// TLSHandshakeFailure counts one failed handshake. hop is "client→gateway"
+// or "gateway→upstream" (tlsdiag's hops); reason is a stable diagnosis
+// code, never free text.
 func (m *Metrics) TLSHandshakeFailure(hop, reason string) {
 	m.handshakeFails.WithLabelValues(validLabel(orNone(hop)), validLabel(orNone(reason))).Inc()
 }

@@ -1,6 +1,7 @@
 package tlsdiag
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -119,7 +120,11 @@ func classifyUpstream(d *Diagnosis, err error, c *UpstreamContext) bool {
 		return true
 	}
 	if ua, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
-		unknownAuthority(d, ua, c)
+		presented := 0
+		if ve, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+			presented = len(ve.UnverifiedCertificates)
+		}
+		unknownAuthority(d, ua, presented, c)
 		return true
 	}
 	if he, ok := errors.AsType[x509.HostnameError](err); ok {
@@ -187,11 +192,25 @@ func (d *Diagnosis) set(code, reason, plain, fix string) {
 	d.Code, d.Reason, d.Plain, d.Fix = code, reason, plain, fix
 }
 
-func unknownAuthority(d *Diagnosis, ua x509.UnknownAuthorityError, c *UpstreamContext) {
+// unknownAuthority explains a chain that reaches no trust anchor. presented
+// is the number of certificates the upstream sent (0: unknown): a leaf sent
+// alone and not self-signed is the classic missing intermediate, which the
+// message then says outright.
+func unknownAuthority(d *Diagnosis, ua x509.UnknownAuthorityError, presented int, c *UpstreamContext) {
 	issuer, leaf := "an unknown issuer", ""
+	alone := false
 	if ua.Cert != nil {
 		issuer = fmt.Sprintf("%q", ua.Cert.Issuer.String())
 		leaf = fmt.Sprintf(" for %q", ua.Cert.Subject.String())
+		alone = presented == 1 && !bytes.Equal(ua.Cert.RawIssuer, ua.Cert.RawSubject)
+	}
+	if alone {
+		d.set(problem.CodeUpstreamTLSUnknownAuthority, "unknown_authority",
+			fmt.Sprintf("The upstream %s sent only its own certificate%s, issued by %s, and no intermediate certificate; %s does not trust %s itself (%s).",
+				c.Peer, leaf, issuer, trustLabel(c), issuer, trustedLabel(c)),
+			fmt.Sprintf("If %s is an intermediate CA under a CA in %s, configure the upstream to send its full chain (its certificate followed by the intermediates, e.g. fullchain.pem); otherwise add %s's CA to %s.",
+				issuer, trustLabel(c), issuer, trustLabel(c)))
+		return
 	}
 	d.set(problem.CodeUpstreamTLSUnknownAuthority, "unknown_authority",
 		fmt.Sprintf("The upstream %s presented a certificate%s issued by %s, which %s does not trust (%s).",
@@ -389,7 +408,7 @@ func trustFailure(d *Diagnosis, te *trust.Error, c *UpstreamContext) {
 	plain := fmt.Sprintf("The upstream %s presented a certificate that trust set %q rejects: %s.", c.Peer, te.Set, te.Detail)
 	switch te.Reason {
 	case trust.ReasonRevoked:
-		d.set(problem.CodeUpstreamTLSCertRevoked, "revoked", plain,
+		d.set(problem.CodeUpstreamTLSCertRevoked, "cert_revoked", plain,
 			"The upstream's certificate was revoked by its CA: give the upstream a new certificate.")
 	case trust.ReasonRevocationUnavailable:
 		d.set(problem.CodeUpstreamTLSRevocationUnavailable, "revocation_unavailable", plain,
