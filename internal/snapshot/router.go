@@ -40,14 +40,7 @@ func newRouter(apis []*API, tenants []tenantRoute) *Router {
 	r := &Router{exact: map[string]prefixes{}, wildcard: map[string]prefixes{}, anyHost: prefixes{},
 		claimed: map[string]bool{}, claimedWild: map[string]bool{}}
 	for _, a := range apis {
-		hosts := a.hosts
-		if len(hosts) == 0 {
-			hosts = []string{""}
-		}
-		for _, h := range hosts {
-			p := r.bucket(h)
-			p[a.prefix] = append(p[a.prefix], a)
-		}
+		r.add(a.hosts, a.prefix, a)
 	}
 	for _, t := range tenants {
 		for _, h := range t.hosts {
@@ -57,19 +50,22 @@ func newRouter(apis []*API, tenants []tenantRoute) *Router {
 				r.claimed[h] = true
 			}
 		}
-		if t.prefix == "" {
-			continue
-		}
-		hosts := t.hosts
-		if len(hosts) == 0 {
-			hosts = []string{""}
-		}
-		for _, h := range hosts {
-			p := r.bucket(h)
-			p[t.prefix] = append(p[t.prefix], boundary)
+		if t.prefix != "" {
+			r.add(t.hosts, t.prefix, boundary)
 		}
 	}
 	return r
+}
+
+// add files a under prefix for each of hosts (none: any host).
+func (r *Router) add(hosts []string, prefix string, a *API) {
+	if len(hosts) == 0 {
+		hosts = []string{""}
+	}
+	for _, h := range hosts {
+		p := r.bucket(h)
+		p[prefix] = append(p[prefix], a)
+	}
 }
 
 // bucket returns the prefixes for host ("" for any host), creating them.
