@@ -178,7 +178,7 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, x *Exchange) error {
 			if t, ok := a.clientTenants[p.ClientID]; ok && t != a.Tenant {
 				return &problem.Error{Code: problem.CodeOAuth2TenantMismatch, Detail: "The access token was issued to a client of another tenant.",
 					Header: http.Header{"Www-Authenticate": {`Bearer error="invalid_token", error_description="token of another tenant"`}},
-					Log:    []any{"client_id", p.ClientID, "client_tenant", t, "reason", "token of another tenant's client", "fix", "call this API with a token of one of its own tenant's applications"}}
+					Log:    []any{"client_id", p.ClientID, "client_tenant", t, "reason", "tenant_mismatch", "explanation", "the token's client belongs to tenant " + t + ", the API to tenant " + a.Tenant + "; fix: call this API with a token of an application of its own tenant"}}
 			}
 		}
 		if len(p.Chain) > 0 {
