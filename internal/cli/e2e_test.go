@@ -351,7 +351,8 @@ func TestStoryA(t *testing.T) {
 			t.Errorf("access log lacks %q: %s", k, line)
 		}
 	}
-	if entry["api"] != "api-a" || entry["status"] != float64(200) || entry["tls_version"] != "1.3" || entry["path"] != "/a/hello" {
+	if entry["api"] != "api-a" || entry["status"] != float64(200) || entry["tls_version"] != "1.3" || entry["path"] != "/a/hello" ||
+		!strings.HasPrefix(fmt.Sprint(entry["tls_cipher"]), "TLS_") || entry["tls_resumed"] != false || entry["tenant"] != "default" {
 		t.Errorf("access log = %s", line)
 	}
 }

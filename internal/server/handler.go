@@ -267,7 +267,7 @@ func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *h
 	if f.RedactClientAddress {
 		client = clientNetwork(client)
 	}
-	attrs := make([]slog.Attr, 0, 22)
+	attrs := make([]slog.Attr, 0, 26)
 	attrs = append(attrs,
 		slog.String("request_id", id),
 		slog.String("listener", h.name),
@@ -284,6 +284,9 @@ func (h *handler) logAccess(start time.Time, id, api, code, reqPath string, r *h
 		slog.String("client", client),
 		slog.String("tls_version", tlsVersionName(r.TLS)),
 	)
+	if cs := r.TLS; cs != nil {
+		attrs = append(attrs, slog.String("tls_cipher", tls.CipherSuiteName(cs.CipherSuite)), slog.Bool("tls_resumed", cs.DidResume))
+	}
 	if code != "" {
 		attrs = append(attrs, slog.String("code", code))
 	}
