@@ -2,11 +2,8 @@ package policy
 
 import (
 	"fmt"
-	"hash/maphash"
 	"math"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 )
 
@@ -118,43 +115,27 @@ func gcra(tat, now int64, lim Limit) (int64, Decision) {
 	}
 }
 
-// counterShards spreads keys over independent locks so that requests for
-// different keys rarely contend.
-const counterShards = 64
-
-// minSweep is the size a shard grows to before its first sweep.
-const minSweep = 64
-
 // MemoryCounter is the in-process Counter: a map from key to theoretical
 // arrival time, split into 64 shards with a mutex each. It is safe for
 // concurrent use.
 //
 // Memory is bounded by the keys that are in use. A key whose theoretical
 // arrival time has passed has a full bucket, which is exactly the state of
-// a key never seen, so it can be forgotten without changing any decision.
-// Each shard sweeps such entries when it inserts a key and has doubled in
-// size since its last sweep (amortised O(1) per insertion); Sweep does the
-// same for all shards on demand, for example from a periodic janitor.
+// a key never seen, so it can be forgotten without changing any decision
+// (see shards for when that happens).
 type MemoryCounter struct {
-	seed   maphash.Seed
-	shards [counterShards]counterShard
+	tats shards[*tat]
 }
 
-type counterShard struct {
-	mu sync.Mutex
-	// tat holds pointers so that updating an existing key never stores the
-	// caller's (possibly buffer-backed) key string in the map.
-	tat     map[string]*int64
-	sweepAt int
-}
+// tat is a key's theoretical arrival time, in Unix nanoseconds.
+type tat struct{ at int64 }
+
+func (t *tat) expiredBy(now int64) bool { return t.at <= now }
 
 // NewMemoryCounter returns an empty MemoryCounter.
 func NewMemoryCounter() *MemoryCounter {
-	c := &MemoryCounter{seed: maphash.MakeSeed()}
-	for i := range c.shards {
-		c.shards[i].tat = make(map[string]*int64)
-		c.shards[i].sweepAt = minSweep
-	}
+	c := &MemoryCounter{}
+	c.tats.init()
 	return c
 }
 
@@ -163,65 +144,24 @@ var _ Counter = (*MemoryCounter)(nil)
 // Take implements Counter. It allocates only when key is new.
 func (c *MemoryCounter) Take(key string, lim Limit, now time.Time) Decision {
 	n := now.UnixNano()
-	s := &c.shards[maphash.String(c.seed, key)%counterShards]
-	s.mu.Lock()
+	s := c.tats.lock(key)
 	defer s.mu.Unlock()
-	p := s.tat[key]
+	p := s.m[key]
 	if p == nil {
 		next, d := gcra(0, n, lim)
 		if d.Allowed {
-			s.insert(key, next, n)
+			s.insert(key, &tat{at: next}, n)
 		}
 		return d
 	}
-	next, d := gcra(*p, n, lim)
-	*p = next
+	next, d := gcra(p.at, n, lim)
+	p.at = next
 	return d
-}
-
-// insert stores a copy of key, sweeping full buckets first when the shard
-// has doubled since the last sweep. The caller holds s.mu.
-func (s *counterShard) insert(key string, tat, now int64) {
-	if len(s.tat) >= s.sweepAt {
-		s.sweep(now)
-	}
-	v := tat
-	s.tat[strings.Clone(key)] = &v
-}
-
-func (s *counterShard) sweep(now int64) int {
-	n := 0
-	for k, p := range s.tat {
-		if *p <= now {
-			delete(s.tat, k)
-			n++
-		}
-	}
-	s.sweepAt = max(2*len(s.tat), minSweep)
-	return n
 }
 
 // Sweep forgets every key whose bucket is full at now and returns how many
 // it removed. Decisions are unaffected; it only returns memory.
-func (c *MemoryCounter) Sweep(now time.Time) int {
-	n, total := now.UnixNano(), 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		total += s.sweep(n)
-		s.mu.Unlock()
-	}
-	return total
-}
+func (c *MemoryCounter) Sweep(now time.Time) int { return c.tats.sweep(now.UnixNano()) }
 
 // Len returns the number of keys held, for metrics and tests.
-func (c *MemoryCounter) Len() int {
-	total := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		total += len(s.tat)
-		s.mu.Unlock()
-	}
-	return total
-}
+func (c *MemoryCounter) Len() int { return c.tats.len() }

@@ -2,9 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"hash/maphash"
-	"strings"
-	"sync"
 	"time"
 )
 
@@ -88,14 +85,7 @@ type QuotaCounter interface {
 // window at zero), so a shard sweeps such entries when it has doubled in
 // size since its last sweep, and Sweep does it on demand.
 type MemoryQuotas struct {
-	seed   maphash.Seed
-	shards [counterShards]quotaShard
-}
-
-type quotaShard struct {
-	mu      sync.Mutex
-	m       map[string]*quotaEntry
-	sweepAt int
+	entries shards[*quotaEntry]
 }
 
 type quotaEntry struct {
@@ -103,13 +93,12 @@ type quotaEntry struct {
 	used int64
 }
 
+func (e *quotaEntry) expiredBy(now int64) bool { return e.end <= now }
+
 // NewMemoryQuotas returns an empty MemoryQuotas.
 func NewMemoryQuotas() *MemoryQuotas {
-	c := &MemoryQuotas{seed: maphash.MakeSeed()}
-	for i := range c.shards {
-		c.shards[i].m = make(map[string]*quotaEntry)
-		c.shards[i].sweepAt = minSweep
-	}
+	c := &MemoryQuotas{}
+	c.entries.init()
 	return c
 }
 
@@ -126,16 +115,12 @@ func (c *MemoryQuotas) Spend(key string, q Quota, now time.Time) QuotaDecision {
 	}
 	n, e := now.UnixNano(), end.UnixNano()
 	reset := end.Sub(now)
-	s := &c.shards[maphash.String(c.seed, key)%counterShards]
-	s.mu.Lock()
+	s := c.entries.lock(key)
 	defer s.mu.Unlock()
 	p := s.m[key]
 	if p == nil {
-		if len(s.m) >= s.sweepAt {
-			s.sweep(n)
-		}
 		p = &quotaEntry{end: e}
-		s.m[strings.Clone(key)] = p
+		s.insert(key, p, n)
 	}
 	if p.end != e {
 		// A new window (or a changed quota window): start counting afresh.
@@ -148,39 +133,9 @@ func (c *MemoryQuotas) Spend(key string, q Quota, now time.Time) QuotaDecision {
 	return QuotaDecision{Allowed: true, Remaining: q.Limit - p.used, Reset: reset}
 }
 
-func (s *quotaShard) sweep(now int64) int {
-	n := 0
-	for k, p := range s.m {
-		if p.end <= now {
-			delete(s.m, k)
-			n++
-		}
-	}
-	s.sweepAt = max(2*len(s.m), minSweep)
-	return n
-}
-
 // Sweep forgets every key whose window has ended at now and returns how
 // many it removed. Decisions are unaffected.
-func (c *MemoryQuotas) Sweep(now time.Time) int {
-	n, total := now.UnixNano(), 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		total += s.sweep(n)
-		s.mu.Unlock()
-	}
-	return total
-}
+func (c *MemoryQuotas) Sweep(now time.Time) int { return c.entries.sweep(now.UnixNano()) }
 
 // Len returns the number of keys held, for metrics and tests.
-func (c *MemoryQuotas) Len() int {
-	total := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		total += len(s.m)
-		s.mu.Unlock()
-	}
-	return total
-}
+func (c *MemoryQuotas) Len() int { return c.entries.len() }
