@@ -299,6 +299,13 @@ func pkcs12MAC(newHash func() hash.Hash, bmp, salt []byte, iterations int, conte
 	return m.Sum(nil)
 }
 
+// PKCS12MACSHA256 is the HMAC-SHA256 integrity MAC of a PKCS#12 file
+// (RFC 7292 §5.1) over content, keyed from password by the PKCS#12 KDF; the
+// pki package writes stores with it, this package verifies them.
+func PKCS12MACSHA256(password, salt []byte, iterations int, content []byte) []byte {
+	return pkcs12MAC(sha256.New, bmpPassword(password), salt, iterations, content)
+}
+
 // bmpPassword encodes a password as the zero-terminated BMPString (UTF-16
 // big-endian) that the PKCS#12 KDF expects. A password that is not valid
 // UTF-8 is taken as Latin-1, byte by byte.

@@ -1,12 +1,12 @@
 package pki
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
 	"unicode/utf16"
+
+	"github.com/portcullis/portcullis/internal/keymaterial"
 )
 
 // This file adds a friendlyName to the key bag of a PKCS#12 file made by
@@ -132,10 +132,7 @@ func setKeyFriendlyName(der []byte, alias string, password []byte) ([]byte, erro
 	if pfx.AuthSafe.Content, err = explicitOctets(safe); err != nil {
 		return nil, fmt.Errorf("re-encoding PKCS#12 authenticated safe: %w", err)
 	}
-	macKey := pkcs12MACKey(bmpPassword(password), pfx.MacData.MacSalt, pfx.MacData.Iterations)
-	mac := hmac.New(sha256.New, macKey)
-	mac.Write(safe)
-	pfx.MacData.Mac.Digest = mac.Sum(nil)
+	pfx.MacData.Mac.Digest = keymaterial.PKCS12MACSHA256(password, pfx.MacData.MacSalt, pfx.MacData.Iterations, safe)
 	out, err := asn1.Marshal(pfx)
 	if err != nil {
 		return nil, fmt.Errorf("re-encoding PKCS#12: %w", err)
@@ -156,46 +153,4 @@ func friendlyNameAttribute(alias string) (p12Attribute, error) {
 		ID:    oidP12Friendly,
 		Value: asn1.RawValue{Tag: asn1.TagSet, IsCompound: true, Bytes: value},
 	}, nil
-}
-
-// bmpPassword encodes an ASCII password as the NUL-terminated BMPString
-// that the PKCS#12 MAC key derivation takes (RFC 7292 appendix B.1).
-func bmpPassword(password []byte) []byte {
-	out := make([]byte, 0, 2*len(password)+2)
-	for _, b := range password {
-		out = append(out, 0, b)
-	}
-	return append(out, 0, 0)
-}
-
-// pkcs12MACKey is the RFC 7292 appendix B.2 key derivation with SHA-256
-// (u = 32, v = 64) and ID 3 (MAC key), producing one 32-byte block, which is
-// all an HMAC-SHA256 key needs.
-func pkcs12MACKey(password, salt []byte, iterations int) []byte {
-	const v = 64
-	fill := func(b []byte) []byte {
-		if len(b) == 0 {
-			return nil
-		}
-		n := v * ((len(b) + v - 1) / v)
-		out := make([]byte, n)
-		for i := range out {
-			out[i] = b[i%len(b)]
-		}
-		return out
-	}
-	d := make([]byte, v)
-	for i := range d {
-		d[i] = 3
-	}
-	h := sha256.New()
-	h.Write(d)
-	h.Write(fill(salt))
-	h.Write(fill(password))
-	a := h.Sum(nil)
-	for i := 1; i < iterations; i++ {
-		s := sha256.Sum256(a)
-		a = s[:]
-	}
-	return a
 }

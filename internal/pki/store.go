@@ -2,10 +2,8 @@ package pki
 
 import (
 	"crypto"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pavlo-v-chernykh/keystore-go/v4"
+
+	"github.com/portcullis/portcullis/internal/keymaterial"
 )
 
 // StoreEntry is one entry of a keystore written by WritePKCS12Entries or
@@ -258,8 +258,7 @@ func encodePKCS12Entries(entries []StoreEntry, password []byte) ([]byte, error) 
 	if _, err := rand.Read(salt); err != nil {
 		return nil, fmt.Errorf("generating MAC salt: %w", err)
 	}
-	mac := hmac.New(sha256.New, pkcs12MACKey(bmpPassword(password), salt, storeIterations))
-	mac.Write(authSafe)
+	digest := keymaterial.PKCS12MACSHA256(password, salt, storeIterations, authSafe)
 	content, err := explicitOctets(authSafe)
 	if err != nil {
 		return nil, err
@@ -268,7 +267,7 @@ func encodePKCS12Entries(entries []StoreEntry, password []byte) ([]byte, error) 
 		Version:  3,
 		AuthSafe: p12ContentInfo{ContentType: oidP12Data, Content: content},
 		MacData: p12MacData{
-			Mac:        p12DigestInfo{Algorithm: pkix.AlgorithmIdentifier{Algorithm: oidSHA256, Parameters: asn1.NullRawValue}, Digest: mac.Sum(nil)},
+			Mac:        p12DigestInfo{Algorithm: pkix.AlgorithmIdentifier{Algorithm: oidSHA256, Parameters: asn1.NullRawValue}, Digest: digest},
 			MacSalt:    salt,
 			Iterations: storeIterations,
 		},
