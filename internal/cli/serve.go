@@ -152,6 +152,16 @@ func (c *serveCmd) Run(g *globals) error {
 		})
 	metrics.SetLogger(log)
 	health := telemetry.NewHealth("snapshot", "listeners")
+	if store != nil {
+		// Ready only while the registry answers: the admin API and every
+		// reload need it.
+		probeCtx, stopProbe := context.WithCancel(context.Background())
+		defer stopProbe()
+		health.Probe(probeCtx, "store", 10*time.Second, 2*time.Second, log, func(ctx context.Context) error {
+			_, err := store.Revision(ctx)
+			return err
+		})
+	}
 	var expiry *telemetry.ExpiryWatch
 	// The collector's certificates are read at start (tracing needs a
 	// restart to change) and reported with every snapshot's.

@@ -1,11 +1,14 @@
 package telemetry
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Health tracks the conditions the gateway needs to be ready, such as
@@ -113,4 +116,40 @@ func (h *Health) Handler() http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(body)
 	})
+}
+
+// Probe checks the condition name with probe now and then every interval
+// until ctx ends, each try bounded by timeout, and records the outcome
+// (for example "store": the registry answers a query). A change of state
+// is logged: a failure at warn level with its reason, a recovery at info.
+func (h *Health) Probe(ctx context.Context, name string, interval, timeout time.Duration, log *slog.Logger, probe func(context.Context) error) {
+	check := func(failing bool) bool {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err := probe(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return failing
+		}
+		switch {
+		case err != nil && !failing:
+			log.Warn("readiness: condition failing", "condition", name, "error", err.Error())
+		case err == nil && failing:
+			log.Info("readiness: condition recovered", "condition", name)
+		}
+		h.Set(name, err)
+		return err != nil
+	}
+	failing := check(false)
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				failing = check(failing)
+			}
+		}
+	}()
 }

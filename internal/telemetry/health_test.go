@@ -1,12 +1,20 @@
 package telemetry
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestHealth(t *testing.T) {
@@ -148,4 +156,64 @@ func decode(t *testing.T, rec *httptest.ResponseRecorder) healthBody {
 		t.Fatalf("body %q: %v", rec.Body, err)
 	}
 	return b
+}
+
+// TestHealthProbe: a probed condition follows its probe — failing makes
+// /readyz 503 with the reason, recovering makes it 200 again — and each
+// change of state is logged once.
+func TestHealthProbe(t *testing.T) {
+	h := NewHealth("store")
+	var failing atomic.Bool
+	failing.Store(true)
+	var logs bytes.Buffer
+	sw := &syncWriter{w: &logs}
+	log := slog.New(slog.NewTextHandler(sw, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h.Probe(ctx, "store", 5*time.Millisecond, time.Second, log, func(context.Context) error {
+		if failing.Load() {
+			return errors.New("database is locked")
+		}
+		return nil
+	})
+	ready := func() (int, []string) {
+		rec := httptest.NewRecorder()
+		h.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		var body healthBody
+		_ = json.NewDecoder(rec.Body).Decode(&body)
+		return rec.Code, body.Failing
+	}
+	if code, f := ready(); code != 503 || !slices.Equal(f, []string{"store: database is locked"}) {
+		t.Fatalf("failing probe: %d %v", code, f)
+	}
+	failing.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if code, _ := ready(); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the recovered probe never made /readyz 200")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	sw.mu.Lock()
+	out := logs.String()
+	sw.mu.Unlock()
+	if strings.Count(out, "condition failing") != 1 || strings.Count(out, "condition recovered") != 1 || !strings.Contains(out, "database is locked") {
+		t.Errorf("logs:\n%s", out)
+	}
+}
+
+// syncWriter serialises writes from the probe's goroutine and the test.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
