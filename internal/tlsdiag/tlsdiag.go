@@ -194,8 +194,9 @@ func (d *Diagnosis) set(code, reason, plain, fix string) {
 
 // unknownAuthority explains a chain that reaches no trust anchor. presented
 // is the number of certificates the upstream sent (0: unknown): a leaf sent
-// alone and not self-signed is the classic missing intermediate, which the
-// message then says outright.
+// alone and not self-signed may be the classic missing intermediate, which
+// the message then mentions (it cannot tell that from a leaf issued
+// directly by an untrusted CA).
 func unknownAuthority(d *Diagnosis, ua x509.UnknownAuthorityError, presented int, c *UpstreamContext) {
 	issuer, leaf := "an unknown issuer", ""
 	alone := false
@@ -204,19 +205,16 @@ func unknownAuthority(d *Diagnosis, ua x509.UnknownAuthorityError, presented int
 		leaf = fmt.Sprintf(" for %q", ua.Cert.Subject.String())
 		alone = presented == 1 && !bytes.Equal(ua.Cert.RawIssuer, ua.Cert.RawSubject)
 	}
+	plain := fmt.Sprintf("The upstream %s presented a certificate%s issued by %s, which %s does not trust (%s).",
+		c.Peer, leaf, issuer, trustLabel(c), trustedLabel(c))
+	chain := "if that issuer is an intermediate, also make the upstream send its full chain"
 	if alone {
-		d.set(problem.CodeUpstreamTLSUnknownAuthority, "unknown_authority",
-			fmt.Sprintf("The upstream %s sent only its own certificate%s, issued by %s, and no intermediate certificate; %s does not trust %s itself (%s).",
-				c.Peer, leaf, issuer, trustLabel(c), issuer, trustedLabel(c)),
-			fmt.Sprintf("If %s is an intermediate CA under a CA in %s, configure the upstream to send its full chain (its certificate followed by the intermediates, e.g. fullchain.pem); otherwise add %s's CA to %s.",
-				issuer, trustLabel(c), issuer, trustLabel(c)))
-		return
+		plain += " It sent no intermediate certificate."
+		chain = "if that issuer is an intermediate CA under one you trust, make the upstream send its full chain (its certificate followed by the intermediates, e.g. fullchain.pem) instead"
 	}
-	d.set(problem.CodeUpstreamTLSUnknownAuthority, "unknown_authority",
-		fmt.Sprintf("The upstream %s presented a certificate%s issued by %s, which %s does not trust (%s).",
-			c.Peer, leaf, issuer, trustLabel(c), trustedLabel(c)),
-		fmt.Sprintf("Add the CA that issued the upstream's certificate (%s) to %s, or reissue the upstream's certificate from a CA in it; if that issuer is an intermediate, also make the upstream send its full chain.",
-			issuer, trustLabel(c)))
+	d.set(problem.CodeUpstreamTLSUnknownAuthority, "unknown_authority", plain,
+		fmt.Sprintf("Add the CA that issued the upstream's certificate (%s) to %s, or reissue the upstream's certificate from a CA in it; %s.",
+			issuer, trustLabel(c), chain))
 }
 
 func hostnameMismatch(d *Diagnosis, he x509.HostnameError, c *UpstreamContext) {
