@@ -106,8 +106,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	snap := h.s.holder.Load()
 	l := snap.Listeners[h.name]
 	id := newRequestID()
-	w.Header().Set("X-Request-Id", id)
-	r.Header.Set("X-Request-Id", id)
+	// One slice for both maps: header code replaces or appends to a value
+	// slice (a new array at capacity 1), never writes into it.
+	ids := []string{id}
+	w.Header()["X-Request-Id"] = ids
+	r.Header["X-Request-Id"] = ids
 
 	ex := exchanges.Get().(*exchange)
 	*ex = exchange{ResponseWriter: w, hdrs: ex.hdrs[:0]}

@@ -115,8 +115,10 @@ type API struct {
 	// handshake must have asked for one.
 	needsCert bool
 	forward   config.ForwardMode
-	policies  *apiPolicies
-	now       func() time.Time
+	// certHeaders caches the forward headers of verified chains.
+	certHeaders certHeaderCache
+	policies    *apiPolicies
+	now         func() time.Time
 }
 
 // Exchange is what a request's run through an API produced, for the access
@@ -184,9 +186,9 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, x *Exchange) error {
 		if len(p.Chain) > 0 {
 			switch a.forward {
 			case config.ForwardRFC9440:
-				auth.SetRFC9440(r.Header, p.Chain)
+				a.certHeaders.set(r.Header, p.Chain, auth.SetRFC9440)
 			case config.ForwardXFCC:
-				auth.SetXFCC(r.Header, p.Chain)
+				a.certHeaders.set(r.Header, p.Chain, auth.SetXFCC)
 			}
 		}
 	}
