@@ -14,4 +14,14 @@
 // a reload that changes nothing about an API's connections keeps them, and
 // one that changes their TLS identity drains the old transport while its
 // requests finish.
+//
+// The hot path (proxy.go, h1.go, h1wire.go) is built for CPU per request:
+// the forwarder does what httputil.ReverseProxy did (hop-by-hop headers,
+// X-Forwarded-*, Forwarded, trailers, informational responses, flushing)
+// without deep-copying the request, and the common request (no body, no
+// upgrade) to an HTTP/1.1 upstream is written and its response read on the
+// caller's goroutine by the pool's own HTTP/1.1 client instead of the
+// Transport's two goroutines per connection. HTTP/2 upstreams, request
+// bodies and upgrades stay with net/http's Transport (upgrades with
+// ReverseProxy), over connections dialled with the same settings.
 package upstream

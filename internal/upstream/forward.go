@@ -55,7 +55,13 @@ func (u *Upstream) Forward(w http.ResponseWriter, r *http.Request, res *Result) 
 
 	rec := recorderPool.Get().(*recorder)
 	rec.w = w
-	tg.proxy.ServeHTTP(rec, r)
+	if isUpgrade(r.Header) {
+		// The transport dials upgrade requests a connection without ALPN
+		// (HTTP/2 cannot carry most upgrades); see h1Client.dialForTransport.
+		tg.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), onlyH1Key{}, true)))
+	} else {
+		tg.serve(u.transport, rec, r, u.errLog)
+	}
 	err, status, n := rec.err, rec.status, rec.bytes
 	*rec = recorder{}
 	recorderPool.Put(rec)
@@ -125,9 +131,10 @@ func clientDetail(code string) string {
 	return "The gateway could not establish a trusted connection to the upstream service; the gateway's log has the reason under this request's id."
 }
 
-// captureError is every target's ReverseProxy.ErrorHandler. ReverseProxy
-// calls it only before it has written the response, so it stores the error
-// for Forward instead of answering.
+// captureError is every target's ReverseProxy.ErrorHandler (for upgrade
+// requests, see target.proxy). ReverseProxy calls it only before it has
+// written the response, so it stores the error for Forward instead of
+// answering.
 func captureError(w http.ResponseWriter, _ *http.Request, err error) {
 	if rec, ok := w.(*recorder); ok {
 		rec.err = err
@@ -168,8 +175,9 @@ func (rec *recorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Flush lets handlers that type-assert http.Flusher stream through the
-// recorder; ReverseProxy itself reaches the flusher through Unwrap.
+// Flush lets the forwarder, and handlers that type-assert http.Flusher,
+// stream through the recorder; ReverseProxy itself reaches the flusher
+// through Unwrap.
 func (rec *recorder) Flush() {
 	_ = http.NewResponseController(rec.w).Flush()
 }
@@ -189,7 +197,7 @@ func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // the other optional interfaces (deadlines, full-duplex).
 func (rec *recorder) Unwrap() http.ResponseWriter { return rec.w }
 
-// rewrite points the outbound request at the target. ReverseProxy has
+// rewrite points an upgrade request at the target. ReverseProxy has
 // already removed hop-by-hop headers and every incoming Forwarded and
 // X-Forwarded-* header, so the ones set here are the only ones the upstream
 // sees: the client is not trusted to supply them.
@@ -269,6 +277,11 @@ func writeNode(b *strings.Builder, remoteAddr string) {
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
 		b.WriteString("unknown")
+		return
+	}
+	if ip.Is4() {
+		// A parsed IPv4 address prints as it was written.
+		b.WriteString(host)
 		return
 	}
 	ip = ip.WithZone("").Unmap()

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -111,6 +112,8 @@ type Upstream struct {
 	next      atomic.Uint64
 	pool      *pool
 	transport *http.Transport // pool.transport
+	// fast is the pool's HTTP/1.1 client (see h1.go).
+	fast *h1Client
 	// pools and hs are set when the pool is shared: Close releases hs's
 	// hold on it, once.
 	pools  *Pools
@@ -121,13 +124,18 @@ type Upstream struct {
 	// pool.acceptableCAs, written on handshakes and read only to explain
 	// failures).
 	diag tlsdiag.UpstreamContext
+	// errLog receives the forwarder's and ReverseProxy's own messages
+	// (body copy errors), tagged with the API.
+	errLog *log.Logger
 	// probing admits one diagnostic probe at a time (see probe).
 	probing      atomic.Bool
 	probeTimeout time.Duration
 }
 
-// target is one upstream base URL with its own ReverseProxy, so that Rewrite
-// knows the target without a per-request closure.
+// target is one upstream base URL. Requests go through the forwarder
+// (target.serve); protocol upgrades go through the target's own
+// ReverseProxy, so that Rewrite knows the target without a per-request
+// closure.
 type target struct {
 	url        *url.URL
 	name       string // url.String(), for Result.Target
@@ -135,6 +143,9 @@ type target struct {
 	serverName string // name verified and sent as SNI, for diagnoses
 	proxy      *httputil.ReverseProxy
 	probeTLS   *tls.Config // the transport's settings for this target, for probe
+	// h1 is the target's address in the pool's HTTP/1.1 client; nil when
+	// that client cannot serve it (every request then uses the transport).
+	h1 *h1Host
 }
 
 // New builds the proxies for o over a transport of their own, or over the
@@ -184,14 +195,16 @@ func New(o Options) (*Upstream, error) {
 		u.pool = newPool(o, plan, hs, nil)
 	}
 	u.transport = u.pool.transport
+	u.fast = h1ClientOf(u.pool)
 	u.probeTimeout = orDefault(o.ConnectTimeout, DefaultConnectTimeout) + orDefault(o.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
-	bufs := &bufferPool{}
 	errLog := slog.NewLogLogger(log.With("api", o.API).Handler(), slog.LevelWarn)
+	u.errLog = errLog
 
 	anyTLS, anyPlain := false, false
 	for i, t := range o.Targets {
 		tg := &u.targets[i]
 		tg.probeTLS = u.pool.probeBase
+		tg.h1 = u.fast.host(t, tg.peer)
 		if tg.probeTLS.ServerName == "" {
 			tg.probeTLS = u.pool.probeBase.Clone()
 			tg.probeTLS.ServerName = t.Hostname()
@@ -199,7 +212,7 @@ func New(o Options) (*Upstream, error) {
 		tg.proxy = &httputil.ReverseProxy{
 			Rewrite:      tg.rewrite,
 			Transport:    u.transport,
-			BufferPool:   bufs,
+			BufferPool:   copyBuffers,
 			ErrorHandler: captureError,
 			ErrorLog:     errLog,
 		}
@@ -219,11 +232,36 @@ func New(o Options) (*Upstream, error) {
 func (u *Upstream) Close() {
 	if u.pools == nil {
 		u.transport.CloseIdleConnections()
+		u.fast.drain()
+		h1Clients.Delete(u.pool)
 		return
 	}
 	if !u.closed.Swap(true) {
 		u.pools.release(u.pool, u.hs)
+		if poolReleased(u.pools, u.pool) {
+			// The transport drains (Pools.drain); so must the
+			// connections of the HTTP/1.1 client, which Pools does
+			// not know about.
+			u.fast.drain()
+			h1Clients.Delete(u.pool)
+		}
 	}
+}
+
+// poolReleased reports whether no Upstream holds p any more.
+func poolReleased(ps *Pools, p *pool) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return len(p.holders) == 0
+}
+
+// h1Clients maps each pool to its HTTP/1.1 client (pool is shared with
+// Pools, which knows nothing of the client).
+var h1Clients sync.Map
+
+func h1ClientOf(p *pool) *h1Client {
+	c, _ := h1Clients.Load(p)
+	return c.(*h1Client)
 }
 
 // newPool builds a transport and its TLS configuration; owner, when not
@@ -239,6 +277,13 @@ func newPool(o Options, plan tlsPlan, hs *handshake, owner *Pools) *pool {
 	if owner != nil {
 		p.transport.DialContext = p.dial(p.transport.DialContext)
 	}
+	// The HTTP/1.1 client dials with the (counted) dialer above and the
+	// same TLS settings; the transport dials TLS through it, so that a
+	// connection the client made and found to speak HTTP/2 can be handed
+	// over.
+	fast := newH1Client(o, p.transport, p.probeBase)
+	p.transport.DialTLSContext = fast.dialForTransport
+	h1Clients.Store(p, fast)
 	return p
 }
 
