@@ -150,6 +150,9 @@ type handshake struct {
 // Pools, each Upstream has its own.
 type pool struct {
 	transport *http.Transport
+	// fast is the HTTP/1.1 client beside the transport (h1.go); it drains
+	// with it.
+	fast *h1Client
 	// probeBase is the transport's TLS configuration, cloned before the
 	// transport first used it, for diagnostic probes.
 	probeBase     *tls.Config
@@ -284,6 +287,9 @@ func (ps *Pools) drain(p *pool) {
 	deadline := time.Now().Add(p.idle)
 	tick := time.NewTicker(ps.interval)
 	defer tick.Stop()
+	// From now on the client closes each connection when its request
+	// ends; the transport needs its idle connections closed repeatedly.
+	p.fast.drain()
 	for {
 		p.transport.CloseIdleConnections()
 		if p.open.Load() == 0 || !time.Now().Before(deadline) {

@@ -195,7 +195,7 @@ func New(o Options) (*Upstream, error) {
 		u.pool = newPool(o, plan, hs, nil)
 	}
 	u.transport = u.pool.transport
-	u.fast = h1ClientOf(u.pool)
+	u.fast = u.pool.fast
 	u.probeTimeout = orDefault(o.ConnectTimeout, DefaultConnectTimeout) + orDefault(o.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
 	errLog := slog.NewLogLogger(log.With("api", o.API).Handler(), slog.LevelWarn)
 	u.errLog = errLog
@@ -233,35 +233,11 @@ func (u *Upstream) Close() {
 	if u.pools == nil {
 		u.transport.CloseIdleConnections()
 		u.fast.drain()
-		h1Clients.Delete(u.pool)
 		return
 	}
 	if !u.closed.Swap(true) {
 		u.pools.release(u.pool, u.hs)
-		if poolReleased(u.pools, u.pool) {
-			// The transport drains (Pools.drain); so must the
-			// connections of the HTTP/1.1 client, which Pools does
-			// not know about.
-			u.fast.drain()
-			h1Clients.Delete(u.pool)
-		}
 	}
-}
-
-// poolReleased reports whether no Upstream holds p any more.
-func poolReleased(ps *Pools, p *pool) bool {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	return len(p.holders) == 0
-}
-
-// h1Clients maps each pool to its HTTP/1.1 client (pool is shared with
-// Pools, which knows nothing of the client).
-var h1Clients sync.Map
-
-func h1ClientOf(p *pool) *h1Client {
-	c, _ := h1Clients.Load(p)
-	return c.(*h1Client)
 }
 
 // newPool builds a transport and its TLS configuration; owner, when not
@@ -281,9 +257,8 @@ func newPool(o Options, plan tlsPlan, hs *handshake, owner *Pools) *pool {
 	// same TLS settings; the transport dials TLS through it, so that a
 	// connection the client made and found to speak HTTP/2 can be handed
 	// over.
-	fast := newH1Client(o, p.transport, p.probeBase)
-	p.transport.DialTLSContext = fast.dialForTransport
-	h1Clients.Store(p, fast)
+	p.fast = newH1Client(o, p.transport, p.probeBase)
+	p.transport.DialTLSContext = p.fast.dialForTransport
 	return p
 }
 
